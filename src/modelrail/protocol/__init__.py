@@ -1,0 +1,1 @@
+"""Wire models: OpenAI (and later Anthropic) request, response and chunk types."""

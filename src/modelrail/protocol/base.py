@@ -1,0 +1,55 @@
+"""The one base model for wire types, and the translation of validation errors.
+
+Policy for unknown fields: requests *accept* them (``extra="allow"``). The API forwards the
+client's original JSON object, so fields modelrail does not model still reach OpenAI-compatible
+upstreams; providers that translate to another wire format drop what they cannot carry.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from modelrail.errors import InvalidRequest, PayloadTooLarge
+
+JSONObject = dict[str, Any]
+
+M = TypeVar("M", bound="WireModel")
+
+
+class WireModel(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=False)
+
+
+def parse_json_object(body: bytes, *, max_bytes: int) -> JSONObject:
+    if len(body) > max_bytes:
+        raise PayloadTooLarge(f"Request body is {len(body)} bytes; the limit is {max_bytes} bytes.")
+    if not body:
+        raise InvalidRequest("Request body is empty; expected a JSON object.")
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"Request body is not valid JSON: {exc.msg} at position {exc.pos}.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("Request body must be a JSON object.")
+    return data
+
+
+def validate(model: type[M], data: JSONObject) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise invalid_request_from(exc) from None
+
+
+def invalid_request_from(exc: ValidationError) -> InvalidRequest:
+    first = exc.errors(include_url=False)[0]
+    loc = [str(p) for p in first["loc"] if not str(p).startswith(("function-", "union["))]
+    param = ".".join(loc) if loc else None
+    where = f"'{param}'" if param else "the request"
+    msg = first["msg"]
+    if first["type"] == "missing":
+        msg = "is a required property"
+    return InvalidRequest(f"Invalid value for {where}: {msg}.", param=param)

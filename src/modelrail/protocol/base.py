@@ -48,8 +48,7 @@ def invalid_request_from(exc: ValidationError) -> InvalidRequest:
     first = exc.errors(include_url=False)[0]
     loc = [str(p) for p in first["loc"] if not str(p).startswith(("function-", "union["))]
     param = ".".join(loc) if loc else None
-    where = f"'{param}'" if param else "the request"
-    msg = first["msg"]
     if first["type"] == "missing":
-        msg = "is a required property"
-    return InvalidRequest(f"Invalid value for {where}: {msg}.", param=param)
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
+    where = f"'{param}'" if param else "the request"
+    return InvalidRequest(f"Invalid value for {where}: {first['msg']}.", param=param, code="invalid_value")

@@ -1,0 +1,1 @@
+"""HTTP only: one module per endpoint family; handlers are thin."""

@@ -1,0 +1,93 @@
+"""Server-sent events, with the upstream cancelled the moment the client disconnects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import orjson
+from starlette.types import Message, Receive, Scope, Send
+
+from modelrail.errors import InternalError, ModelrailError
+from modelrail.protocol.base import JSONObject
+
+log = logging.getLogger("modelrail.api")
+
+DONE = b"data: [DONE]\n\n"
+
+
+def event(chunk: JSONObject) -> bytes:
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
+
+
+class SSEResponse:
+    """Streams chunks as ``data:`` events and ends with ``[DONE]``.
+
+    A failure mid-stream becomes one ``data: {"error": ...}`` event and the stream ends without
+    ``[DONE]``, which the OpenAI SDKs raise as an APIError. Two tasks: one sends, one listens for
+    ``http.disconnect`` and cancels the sender, whose ``finally`` closes the upstream stream.
+    """
+
+    def __init__(
+        self,
+        chunks: AsyncIterator[JSONObject],
+        *,
+        headers: dict[str, str],
+        keep_usage_chunk: bool,
+    ) -> None:
+        self.chunks = chunks
+        self.keep_usage_chunk = keep_usage_chunk
+        raw = [
+            (b"content-type", b"text/event-stream; charset=utf-8"),
+            (b"cache-control", b"no-cache"),
+            (b"x-accel-buffering", b"no"),
+        ]
+        raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        self.raw_headers = raw
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        sender = asyncio.create_task(self._send_all(send))
+        watcher = asyncio.create_task(_wait_disconnect(receive))
+        try:
+            done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            sender.cancel()
+            watcher.cancel()
+            raise
+        if sender in done:
+            watcher.cancel()
+            sender.result()
+        else:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, OSError):
+                await sender
+
+    async def _send_all(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        try:
+            async for chunk in self.chunks:
+                if not self.keep_usage_chunk and not chunk.get("choices") and "usage" in chunk:
+                    continue
+                await send({"type": "http.response.body", "body": event(chunk), "more_body": True})
+            tail = DONE
+        except ModelrailError as exc:
+            tail = event(exc.to_openai())
+        except (asyncio.CancelledError, OSError):
+            raise
+        except Exception:
+            log.exception("stream failed")
+            tail = event(InternalError("The server had an error while streaming.").to_openai())
+        finally:
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def _wait_disconnect(receive: Receive) -> None:
+    while True:
+        message: Message = await receive()
+        if message["type"] == "http.disconnect":
+            return

@@ -1,0 +1,116 @@
+"""The app factory: builds every component from Settings and holds them. No module globals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+
+from modelrail.api import health, models, openai_endpoints
+from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
+from modelrail.api.request_id import RequestIdMiddleware
+from modelrail.auth.master_key import MasterKeyAuthenticator, load_or_create_master_key
+from modelrail.errors import ModelrailError
+from modelrail.gateway import Gateway
+from modelrail.providers.base import Provider
+from modelrail.providers.registry import UnknownProvider, provider_class
+from modelrail.router.deployment import Deployment
+from modelrail.router.router import Router
+from modelrail.runtime import Runtime
+from modelrail.settings import ConfigError, DeploymentSettings, Settings
+from modelrail.stages import Admission, LogUsageSink, OpenAdmission, UsageSink
+
+log = logging.getLogger("modelrail")
+
+
+def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], list[Provider]]:
+    table: dict[str, list[Deployment]] = {}
+    providers: list[Provider] = []
+    for i, entry in enumerate(settings.models):
+        provider = build_provider(entry, where=f"{settings.source}: models[{i}]")
+        providers.append(provider)
+        dep = Deployment(
+            id=f"{entry.name}#{len(table.get(entry.name, []))}",
+            alias=entry.name,
+            provider=provider,
+            model=provider.config.model,
+            weight=entry.weight,
+            timeouts=entry.timeouts,
+        )
+        table.setdefault(entry.name, []).append(dep)
+    return table, providers
+
+
+def build_provider(entry: DeploymentSettings, *, where: str) -> Provider:
+    try:
+        cls = provider_class(entry.provider)
+    except UnknownProvider:
+        raise ConfigError(f"{where}.provider: unknown provider '{entry.provider}'") from None
+    try:
+        config = cls.config_model.model_validate(entry.provider_options())
+    except ValidationError as exc:
+        details = []
+        for err in exc.errors(include_url=False):
+            field = ".".join(str(p) for p in err["loc"])
+            msg = "unknown field" if err["type"] == "extra_forbidden" else err["msg"]
+            details.append(f"{where}.{field}: {msg}")
+        raise ConfigError("\n".join(details)) from None
+    return cls(config)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    admission: Admission | None = None,
+    usage: UsageSink | None = None,
+) -> Starlette:
+    """Build an app. Stages not given fall back to their pass-through defaults."""
+    table, providers = build_deployments(settings)
+    master_key = settings.auth.master_key
+    if not master_key:
+        master_key, _ = load_or_create_master_key(settings.resolved_data_dir())
+    auth = MasterKeyAuthenticator(master_key)
+    router = Router(table)
+    gateway = Gateway(router=router, admission=admission or OpenAdmission(), usage=usage or LogUsageSink())
+    rt = Runtime(settings=settings, auth=auth, router=router, gateway=gateway, providers=providers)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        started = time.perf_counter()
+        await asyncio.gather(*(p.start() for p in providers))
+        rt.ready = True
+        log.info(
+            "ready: %d model alias(es) in %.2f s: %s",
+            len(table),
+            time.perf_counter() - started,
+            ", ".join(table) or "none",
+        )
+        try:
+            yield
+        finally:
+            rt.ready = False
+            await asyncio.gather(*(p.close() for p in providers), return_exceptions=True)
+            await gateway.usage.close()
+            await auth.close()
+
+    exception_handlers: dict[Any, Any] = {
+        ModelrailError: on_modelrail_error,
+        HTTPException: on_http_exception,
+        Exception: on_unexpected,
+    }
+    app = Starlette(
+        routes=[*openai_endpoints.routes, *models.routes, *health.routes],
+        middleware=[Middleware(RequestIdMiddleware)],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )
+    app.state.runtime = rt
+    return app

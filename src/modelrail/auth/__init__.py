@@ -1,0 +1,1 @@
+"""Authentication: a request's credential becomes a :class:`Principal`."""

@@ -1,0 +1,56 @@
+"""What one request carries down the pipeline and back."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from modelrail.auth.principal import Principal
+from modelrail.protocol.base import JSONObject
+
+Endpoint = Literal["chat", "completions", "embeddings"]
+
+
+@dataclass(slots=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    estimated: bool = False
+
+    @classmethod
+    def from_openai(cls, usage: Any) -> Usage | None:
+        if not isinstance(usage, dict):
+            return None
+        details = usage.get("prompt_tokens_details") or {}
+        return cls(
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+        )
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    principal: Principal
+    endpoint: Endpoint
+    alias: str
+    body: JSONObject
+    params: Any
+    stream: bool = False
+    started: float = field(default_factory=time.perf_counter)
+    created_at: float = field(default_factory=time.time)
+    deployment: str | None = None
+    attempts: int = 0
+    fallback_from: str | None = None
+    ttft: float | None = None
+    usage: Usage | None = None
+    status: int = 200
+    error_code: str | None = None
+    # Headers every stage may add to the response (limits, cost, routing).
+    response_headers: dict[str, str] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

@@ -1,0 +1,108 @@
+"""The path of one request through the stages, once down and once back.
+
+authorize (scopes) -> admission (limits, budget) -> router (upstream) -> usage (settle, record)
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from modelrail.context import RequestContext, Usage
+from modelrail.errors import ModelrailError, PermissionDenied
+from modelrail.protocol.base import JSONObject
+from modelrail.router.router import Router
+from modelrail.stages import Admission, UsageSink
+
+
+@dataclass(slots=True)
+class Gateway:
+    router: Router
+    admission: Admission
+    usage: UsageSink
+
+    def authorize(self, ctx: RequestContext) -> None:
+        scopes = ctx.principal.scopes
+        if not scopes.allows_endpoint(ctx.endpoint):
+            raise PermissionDenied(f"This key may not call the '{ctx.endpoint}' endpoint.")
+        if not scopes.allows_model(ctx.alias):
+            raise PermissionDenied(f"This key may not use the model '{ctx.alias}'.", param="model")
+        cap = scopes.max_tokens
+        if cap is not None:
+            asked = getattr(ctx.params, "output_cap", lambda: getattr(ctx.params, "max_tokens", None))()
+            if asked is not None and asked > cap:
+                raise PermissionDenied(f"This key may ask for at most {cap} output tokens.", param="max_tokens")
+
+    async def unary(self, ctx: RequestContext) -> JSONObject:
+        self.router.deployments(ctx.alias)  # an unknown model is a 404 before anything is reserved
+        self.authorize(ctx)
+        await self.admission.admit(ctx)
+        try:
+            result = await self.router.call(ctx)
+            ctx.usage = Usage.from_openai(result.get("usage"))
+            return result
+        except ModelrailError as exc:
+            ctx.status, ctx.error_code = exc.status, exc.code
+            raise
+        except BaseException:
+            ctx.status = 499  # cancelled: the client went away
+            raise
+        finally:
+            await self._finish(ctx)
+
+    async def open_stream(self, ctx: RequestContext) -> tuple[JSONObject, AsyncIterator[JSONObject]]:
+        """Admit the request and fetch the first chunk. Errors until then are HTTP errors."""
+        self.router.deployments(ctx.alias)
+        self.authorize(ctx)
+        await self.admission.admit(ctx)
+        try:
+            first, rest = await self.router.open_stream(ctx)
+        except ModelrailError as exc:
+            ctx.status, ctx.error_code = exc.status, exc.code
+            await self._finish(ctx)
+            raise
+        except BaseException:
+            ctx.status = 499
+            await self._finish(ctx)
+            raise
+        ctx.ttft = ctx.elapsed()
+        return first, self._follow(ctx, first, rest)
+
+    async def _follow(
+        self, ctx: RequestContext, first: JSONObject, rest: AsyncIterator[JSONObject]
+    ) -> AsyncIterator[JSONObject]:
+        """Yield the stream, watching for the usage chunk; settle and record however it ends."""
+        try:
+            self._observe(ctx, first)
+            yield first
+            async for chunk in rest:
+                self._observe(ctx, chunk)
+                yield chunk
+        except ModelrailError as exc:
+            ctx.status, ctx.error_code = exc.status, exc.code
+            raise
+        except BaseException:
+            ctx.status = 499
+            raise
+        finally:
+            await _aclose(rest)
+            await self._finish(ctx)
+
+    @staticmethod
+    def _observe(ctx: RequestContext, chunk: JSONObject) -> None:
+        usage = chunk.get("usage")
+        if usage:
+            ctx.usage = Usage.from_openai(usage)
+
+    async def _finish(self, ctx: RequestContext) -> None:
+        ctx.response_headers.setdefault("x-modelrail-latency-ms", f"{ctx.elapsed() * 1000:.1f}")
+        try:
+            await self.admission.settle(ctx)
+        finally:
+            self.usage.record(ctx)
+
+
+async def _aclose(stream: AsyncIterator[JSONObject]) -> None:
+    aclose = getattr(stream, "aclose", None)
+    if aclose is not None:
+        await aclose()

@@ -1,0 +1,224 @@
+"""Any OpenAI-compatible upstream: OpenAI, vLLM, Ollama, llama.cpp server, Together, Groq, Mistral.
+
+The request body is forwarded as the client sent it (with ``model`` replaced), so fields modelrail
+does not model still reach the upstream. Each provider instance holds one pooled keep-alive
+aiohttp session, opened at start-up. aiohttp's errors are translated into modelrail's error tree
+in one place, :func:`_translate_errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from typing import Any, ClassVar
+
+import aiohttp
+import orjson
+from pydantic import AnyHttpUrl, Field, field_validator
+
+from modelrail.errors import (
+    ContextWindowExceeded,
+    UpstreamBadRequest,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from modelrail.protocol.base import JSONObject
+from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
+from modelrail.providers.upstream_errors import error_message, retry_after_seconds
+
+
+class OpenAIConfig(ProviderConfig):
+    api_base: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
+    api_key: str | None = None
+    organization: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    max_connections: int = Field(default=1000, ge=1)
+    # Ask the upstream for a usage chunk on every stream, so a stream is billed from the
+    # upstream's own count; turn off for servers that reject ``stream_options``.
+    stream_usage: bool = True
+
+    @field_validator("api_base")
+    @classmethod
+    def _no_trailing_slash(cls, v: AnyHttpUrl) -> AnyHttpUrl:
+        return AnyHttpUrl(str(v).rstrip("/"))
+
+
+class OpenAIProvider(Provider):
+    kind = "openai"
+    config_model = OpenAIConfig
+    capabilities: ClassVar[Capabilities] = Capabilities(chat=True, completions=True, embeddings=True)
+
+    def __init__(self, config: ProviderConfig) -> None:
+        assert isinstance(config, OpenAIConfig)
+        super().__init__(config)
+        self.cfg = config
+        self._base = str(config.api_base).rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        self._headers = {"content-type": "application/json", **config.headers}
+        if config.api_key:
+            self._headers["authorization"] = f"Bearer {config.api_key}"
+        if config.organization:
+            self._headers["openai-organization"] = config.organization
+
+    async def start(self) -> None:
+        connector = aiohttp.TCPConnector(
+            limit=self.cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=30, enable_cleanup_closed=True
+        )
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=None)
+        self._session = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, auto_decompress=True, skip_auto_headers=("user-agent",)
+        )
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- calls ---------------------------------------------------------------------------------
+
+    async def chat(self, call: Call) -> JSONObject:
+        return await self._post_json("/chat/completions", call, call.body)
+
+    async def completion(self, call: Call) -> JSONObject:
+        return await self._post_json("/completions", call, call.body)
+
+    async def embeddings(self, call: Call) -> JSONObject:
+        return await self._post_json("/embeddings", call, call.body)
+
+    def chat_stream(self, call: Call) -> AsyncIterator[JSONObject]:
+        return self._stream("/chat/completions", call)
+
+    def completion_stream(self, call: Call) -> AsyncIterator[JSONObject]:
+        return self._stream("/completions", call)
+
+    async def list_models(self) -> list[JSONObject]:
+        session = self._require_session()
+        with _translate_errors():
+            async with session.get(f"{self._base}/models", headers=self._headers) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise _status_error(resp.status, body, resp.headers)
+        data = orjson.loads(body).get("data", [])
+        return [m for m in data if isinstance(m, dict)]
+
+    # -- transport -----------------------------------------------------------------------------
+
+    async def _post_json(self, path: str, call: Call, body: JSONObject) -> JSONObject:
+        session = self._require_session()
+        with _translate_errors():
+            async with session.post(
+                self._base + path,
+                data=orjson.dumps(body),
+                headers=self._call_headers(call),
+                timeout=aiohttp.ClientTimeout(sock_connect=call.timeouts.connect),
+            ) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise _status_error(resp.status, raw, resp.headers)
+        try:
+            result = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            raise UpstreamError("The upstream answered with a body that is not JSON.", retryable=True) from None
+        if not isinstance(result, dict):
+            raise UpstreamError("The upstream answered with JSON that is not an object.", retryable=True)
+        return result
+
+    async def _stream(self, path: str, call: Call) -> AsyncIterator[JSONObject]:
+        session = self._require_session()
+        body = call.body
+        if self.cfg.stream_usage:
+            opts = body.get("stream_options") or {}
+            if not opts.get("include_usage"):
+                body = {**body, "stream_options": {**opts, "include_usage": True}}
+        with _translate_errors():
+            async with session.post(
+                self._base + path,
+                data=orjson.dumps(body),
+                headers=self._call_headers(call),
+                timeout=aiohttp.ClientTimeout(sock_connect=call.timeouts.connect),
+            ) as resp:
+                if resp.status >= 400:
+                    raise _status_error(resp.status, await resp.read(), resp.headers)
+                done = False
+                async for line in resp.content:
+                    if not line.startswith(b"data:"):
+                        continue  # blank separators, comments (": ping"), event: lines
+                    payload = line[5:].strip()
+                    if payload == b"[DONE]":
+                        done = True
+                        break
+                    try:
+                        event = orjson.loads(payload)
+                    except orjson.JSONDecodeError:
+                        raise UpstreamError("The upstream sent a stream event that is not JSON.") from None
+                    if isinstance(event, dict) and "error" in event and "choices" not in event:
+                        raise UpstreamError(f"The upstream failed mid-stream: {error_message(payload)}")
+                    yield event
+                if not done:
+                    raise UpstreamError("The upstream stream ended before it was complete.", retryable=True)
+
+    def _call_headers(self, call: Call) -> dict[str, str]:
+        if not call.extra_headers:
+            return self._headers
+        return {**call.extra_headers, **self._headers}
+
+    def _require_session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise UpstreamUnavailable("The upstream client is not started.")
+        return self._session
+
+
+@contextlib.contextmanager
+def _translate_errors() -> Iterator[None]:
+    """aiohttp's exceptions become modelrail's, here and nowhere else."""
+    try:
+        yield
+    except UpstreamError:
+        raise
+    except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
+        raise UpstreamUnavailable(f"Could not reach the upstream: {type(exc).__name__}.", retryable=True) from None
+    except TimeoutError:
+        raise UpstreamTimeout("The upstream did not answer in time.", retryable=True) from None
+    except aiohttp.ClientPayloadError:
+        raise UpstreamError("The upstream connection broke mid-response.", retryable=True) from None
+    except aiohttp.ClientError as exc:
+        raise UpstreamError(f"Upstream transport error: {type(exc).__name__}.", retryable=True) from None
+
+
+def _status_error(status: int, body: bytes, headers: Any) -> UpstreamError:
+    message = error_message(body)
+    if status == 429:
+        wait = retry_after_seconds(headers)
+        extra = {"retry-after": str(max(1, round(wait)))} if wait is not None else {}
+        return UpstreamRateLimited(
+            f"The upstream rate-limited the request: {message}",
+            upstream_status=status,
+            retryable=True,
+            retry_after=wait,
+            headers=extra,
+        )
+    if status in (401, 403):
+        # The operator's provider key is at fault, not the client: never a 401 to the client.
+        return UpstreamError(f"The upstream refused modelrail's credentials (HTTP {status}).", upstream_status=status)
+    if status == 408:
+        return UpstreamTimeout("The upstream timed out (HTTP 408).", upstream_status=status, retryable=True)
+    if 400 <= status < 500:
+        low = message.lower()
+        if "context_length_exceeded" in low or "context length" in low or "maximum context" in low:
+            return ContextWindowExceeded(message, upstream_status=status)
+        return UpstreamBadRequest(f"The upstream rejected the request: {message}", upstream_status=status)
+    if status == 504:
+        return UpstreamTimeout(f"The upstream timed out (HTTP 504): {message}", upstream_status=status, retryable=True)
+    if status == 503:
+        return UpstreamUnavailable(
+            f"The upstream is unavailable (HTTP 503): {message}",
+            upstream_status=status,
+            retryable=True,
+            retry_after=retry_after_seconds(headers),
+        )
+    return UpstreamError(f"The upstream failed (HTTP {status}): {message}", upstream_status=status, retryable=True)
+
+
+PROVIDER = OpenAIProvider

@@ -1,0 +1,1 @@
+"""Routing: a model alias becomes a deployment that answers."""

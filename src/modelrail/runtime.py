@@ -1,0 +1,22 @@
+"""Everything one app instance holds: built by :mod:`modelrail.app`, never at import time."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from modelrail.auth.base import Authenticator
+from modelrail.gateway import Gateway
+from modelrail.providers.base import Provider
+from modelrail.router.router import Router
+from modelrail.settings import Settings
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    auth: Authenticator
+    router: Router
+    gateway: Gateway
+    providers: list[Provider] = field(default_factory=list)
+    ready: bool = False
+    draining: bool = False

@@ -1,0 +1,1 @@
+"""Usage: tokens, cost, and the record of each call."""

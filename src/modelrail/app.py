@@ -114,3 +114,14 @@ def create_app(
     )
     app.state.runtime = rt
     return app
+
+
+def app_from_environment() -> Starlette:
+    """The factory each server worker calls: the config named by ``MODELRAIL_CONFIG``, or the default."""
+    import os
+    from pathlib import Path
+
+    from modelrail.settings import load_settings
+
+    path = os.environ.get("MODELRAIL_CONFIG")
+    return create_app(load_settings(Path(path) if path else None))

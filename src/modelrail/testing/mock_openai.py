@@ -1,0 +1,550 @@
+"""A mock OpenAI upstream: a raw ASGI app speaking OpenAI's wire format, programmable by tests.
+
+It answers ``POST /v1/chat/completions`` (plain and SSE), ``POST /v1/completions``,
+``POST /v1/embeddings``, ``GET /v1/models`` and ``GET /v1/models/{id}``. No framework sits
+between the socket and the handlers, so the benchmarks measure the server under test, not this.
+
+Tests steer it at runtime through control endpoints (never authenticated, never recorded):
+
+- ``POST /_mock/faults``: a fault object or a list of them, queued and consumed one per API request:
+  ``{"status": 429, "headers": {"retry-after": "1"}}``, ``{"status": 503}``, ``{"hang": true}``,
+  ``{"cut_after_chunks": 1}``, ``{"delay": 0.5}``. A fault with ``fail_rate`` is not queued but
+  persistent: it applies to each request with that probability until reset. ``GET`` lists them,
+  ``DELETE`` clears them.
+- ``GET /_mock/requests`` (what was received), ``DELETE /_mock/requests`` (forget it).
+- ``GET``/``POST /_mock/config`` (read, or change some fields of ``MockConfig``).
+- ``POST /_mock/reset`` (faults, records and config back to how the app was built).
+- ``GET /_mock/health``.
+
+Run it alone with ``python -m modelrail.testing.mock_openai --port 9100``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import os
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from modelrail.testing import mock_bodies as bodies
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+# An API handler takes the raw body and the path, and returns a body dict or a stream plan.
+Handler = Callable[[bytes, str], Any]
+
+DEFAULT_REPLY = "This is a mock reply from the modelrail test upstream, sent in small pieces."
+DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct", "text-embedding-3-small")
+JSON_TYPE = (b"content-type", b"application/json")
+SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True, frozen=True)
+class MockConfig:
+    """How the mock answers. Times are in seconds.
+
+    ``echo`` answers with the last user message instead of ``reply``. ``chunks`` is how many
+    content chunks a stream carries (and the completion token count). ``record`` keeps each API
+    request for ``GET /_mock/requests`` (at most ``record_limit``); benchmarks turn it off.
+    ``check_models`` answers 404 ``model_not_found`` for a model outside ``models``.
+    """
+
+    reply: str = DEFAULT_REPLY
+    echo: bool = False
+    chunks: int = 10
+    ttft: float = 0.0
+    chunk_delay: float = 0.0
+    models: tuple[str, ...] = DEFAULT_MODELS
+    api_key: str | None = None
+    check_models: bool = False
+    record: bool = True
+    record_limit: int = 10_000
+    embedding_dim: int | None = None
+    tool_arguments: str = '{"location": "Paris"}'
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], base: MockConfig | None = None) -> MockConfig:
+        base = base or cls()
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown config fields: {sorted(unknown)}")
+        changes = dict(data)
+        if "models" in changes:
+            changes["models"] = tuple(changes["models"])
+        return dataclasses.replace(base, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["api_key"] = None if self.api_key is None else "***"
+        return data
+
+
+@dataclass(slots=True, frozen=True)
+class Fault:
+    """One misbehaviour. ``status`` answers that error (with ``headers``, and ``error`` overriding
+    the error object); ``hang`` never answers; ``cut_after_chunks`` closes the connection after that
+    many SSE frames (a non-streamed body is cut in half); ``delay`` adds to the time to first token.
+    """
+
+    status: int | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error: Mapping[str, Any] | None = None
+    hang: bool = False
+    cut_after_chunks: int | None = None
+    delay: float = 0.0
+    fail_rate: float | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        if not isinstance(data, dict):
+            raise ValueError("a fault must be a JSON object")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
+        if not isinstance(data.get("headers", {}), dict) or not isinstance(data.get("error", {}), dict):
+            raise ValueError("a fault's headers and error must be JSON objects")
+        fault = cls(**data)
+        if fault.status is not None and not 400 <= fault.status <= 599:
+            raise ValueError("a fault's status must be from 400 to 599")
+        if fault.fail_rate is not None and not 0.0 <= fault.fail_rate <= 1.0:
+            raise ValueError("fail_rate must be from 0 to 1")
+        return fault
+
+    def to_json(self) -> dict[str, Any]:
+        defaults = Fault()
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if getattr(self, f.name) != getattr(defaults, f.name)
+        } | ({"headers": dict(self.headers)} if self.headers else {})
+
+
+@dataclass(slots=True, frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    headers: Headers
+    body: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        try:
+            body: Any = orjson.loads(self.body) if self.body else None
+        except orjson.JSONDecodeError:
+            body = self.body.decode("utf-8", "replace")
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers}
+        return {"method": self.method, "path": self.path, "headers": headers, "body": body}
+
+
+_ERROR_TYPES = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", None),
+    404: ("invalid_request_error", None),
+    429: ("requests", "rate_limit_exceeded"),
+}
+_ERROR_MESSAGES = {
+    429: "Rate limit reached for requests. Please try again in 1s.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    502: "Bad gateway.",
+    503: "The engine is currently overloaded, please try again later.",
+}
+
+
+def fault_error(status: int) -> bytes:
+    type_, code = _ERROR_TYPES.get(status, ("server_error", None))
+    message = _ERROR_MESSAGES.get(status, f"Mock fault: status {status}.")
+    return bodies.error_body(message, type_, None, code)
+
+
+async def read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+async def wait_for_disconnect(receive: Receive) -> None:
+    """Block until the client goes away: a hung upstream never answers, but frees its task then."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
+    start = [JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": start})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class MockOpenAI:
+    """The ASGI app. Its state lives on the instance; build one per test or per server."""
+
+    def __init__(self, config: MockConfig | None = None, *, seed: int | None = None) -> None:
+        self._initial = config or MockConfig()
+        self._random = random.Random(seed)
+        self._faults: deque[Fault] = deque()
+        self._persistent: Fault | None = None
+        self._requests: deque[RecordedRequest] = deque(maxlen=self._initial.record_limit)
+        self.config = self._initial
+        self._pieces: list[str] = []
+        self._expected_auth: bytes | None = None
+        # API requests in progress: lets a test see a hung request end when its client leaves.
+        self.active = 0
+        self._routes: dict[str, tuple[str, Handler]] = {
+            "/v1/chat/completions": ("POST", self._chat),
+            "/v1/completions": ("POST", self._completions),
+            "/v1/embeddings": ("POST", self._embeddings),
+            "/v1/models": ("GET", self._models),
+        }
+        self.configure(self._initial)
+
+    # -- the Python face of the control endpoints, for tests that hold the app in-process --------
+
+    def configure(self, config: MockConfig) -> None:
+        self.config = config
+        self._pieces = bodies.split_text(config.reply, config.chunks)
+        self._expected_auth = None if config.api_key is None else f"Bearer {config.api_key}".encode()
+        if self._requests.maxlen != config.record_limit:
+            self._requests = deque(self._requests, maxlen=config.record_limit)
+
+    def add_faults(self, faults: Iterable[Fault]) -> None:
+        for fault in faults:
+            if fault.fail_rate is not None:
+                self._persistent = fault
+            else:
+                self._faults.append(fault)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+        self._persistent = None
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return list(self._requests)
+
+    def clear_requests(self) -> None:
+        self._requests.clear()
+
+    def reset(self) -> None:
+        self.clear_faults()
+        self.clear_requests()
+        self.configure(self._initial)
+
+    def _take_fault(self) -> Fault | None:
+        if self._faults:
+            return self._faults.popleft()
+        fault = self._persistent
+        if fault is not None and fault.fail_rate is not None and self._random.random() < fault.fail_rate:
+            return fault
+        return None
+
+    # -- ASGI ----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            if scope["path"].startswith("/_mock/"):
+                await self._control(scope, receive, send)
+            else:
+                self.active += 1
+                try:
+                    await self._api(scope, receive, send)
+                finally:
+                    self.active -= 1
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def _api(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        body = await read_body(receive)
+        config = self.config
+        if config.record:
+            self._requests.append(RecordedRequest(method, path, list(scope["headers"]), body))
+        request_id = (b"x-request-id", b"req_" + os.urandom(12).hex().encode())
+        if self._expected_auth is not None and _header(scope, b"authorization") != self._expected_auth:
+            message = (
+                "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys."
+            )
+            error = bodies.error_body(message, "invalid_request_error", None, "invalid_api_key")
+            await send_json(send, 401, error, [request_id])
+            return
+        handler = self._route(method, path)
+        if isinstance(handler, int):
+            text = "Invalid URL" if handler == 404 else "Method not allowed"
+            error = bodies.error_body(f"{text} ({method} {path})", "invalid_request_error")
+            await send_json(send, handler, error, [request_id])
+            return
+        fault = self._take_fault()
+        delay = 0.0
+        if fault is not None:
+            if fault.hang:
+                await wait_for_disconnect(receive)
+                return
+            if fault.status is not None:
+                await self._send_fault(send, fault, request_id)
+                return
+            delay = fault.delay
+        try:
+            result = handler(body, path)
+        except bodies.RequestError as exc:
+            await send_json(send, 400, bodies.error_body(exc.message, "invalid_request_error", exc.param), [request_id])
+            return
+        except _NotFoundError as exc:
+            error = bodies.error_body(str(exc), "invalid_request_error", "model", "model_not_found")
+            await send_json(send, 404, error, [request_id])
+            return
+        cut = fault.cut_after_chunks if fault is not None else None
+        if isinstance(result, bodies.StreamPlan):
+            await self._stream(send, result, delay, cut, request_id)
+        else:
+            await self._answer(send, result, delay, cut, request_id)
+
+    def _route(self, method: str, path: str) -> Handler | int:
+        route = self._routes.get(path)
+        if route is None and path.startswith("/v1/models/"):
+            route = ("GET", self._model)
+        if route is None:
+            return 404
+        return route[1] if route[0] == method else 405
+
+    async def _send_fault(self, send: Send, fault: Fault, request_id: tuple[bytes, bytes]) -> None:
+        assert fault.status is not None
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.error is not None:
+            body = orjson.dumps({"error": {"param": None, "code": None, **fault.error}})
+        else:
+            body = fault_error(fault.status)
+        extra = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in fault.headers.items()]
+        await send_json(send, fault.status, body, [request_id, *extra])
+
+    async def _answer(
+        self, send: Send, result: dict[str, Any], delay: float, cut: int | None, request_id: tuple[bytes, bytes]
+    ) -> None:
+        config = self.config
+        wait = config.ttft + delay + config.chunk_delay * max(0, config.chunks - 1)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        body = orjson.dumps(result)
+        if cut is None:
+            await send_json(send, 200, body, [request_id])
+            return
+        # Declare the full length and send half: the client sees the connection drop mid-body.
+        headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()), request_id]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
+
+    async def _stream(
+        self, send: Send, plan: bodies.StreamPlan, delay: float, cut: int | None, request_id: tuple[bytes, bytes]
+    ) -> None:
+        config = self.config
+        headers = [SSE_TYPE, (b"cache-control", b"no-cache"), request_id]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        first_wait = config.ttft + delay
+        if first_wait > 0:
+            await asyncio.sleep(first_wait)
+        chunk_delay = config.chunk_delay
+        for index, data in enumerate(plan.frames):
+            if cut is not None and index >= cut:
+                # Returning without the final empty body makes the server drop the connection,
+                # which is what a client sees when an upstream dies mid-stream.
+                return
+            if chunk_delay > 0 and plan.first_content < index < plan.content_end:
+                await asyncio.sleep(chunk_delay)
+            await send({"type": "http.response.body", "body": data, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    # -- API handlers: parsed request in, body dict or stream plan out --------------------------
+
+    def _parse(self, body: bytes) -> dict[str, Any]:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise bodies.RequestError(
+                "We could not parse the JSON body of your request. (HINT: This likely means you aren't "
+                "using your HTTP library correctly. The OpenAI API expects a JSON payload.)"
+            ) from None
+        if not isinstance(data, dict):
+            raise bodies.RequestError("The request body must be a JSON object.")
+        model = data.get("model")
+        if self.config.check_models and isinstance(model, str) and model not in self.config.models:
+            raise _NotFoundError(f"The model `{model}` does not exist or you do not have access to it.")
+        return data
+
+    def _pieces_for(self, prompt: str | None) -> list[str]:
+        if prompt is None:
+            return self._pieces
+        return bodies.split_text(prompt, self.config.chunks)
+
+    def _chat(self, body: bytes, path: str) -> dict[str, Any] | bodies.StreamPlan:
+        data = self._parse(body)
+        echo = bodies.last_user_text(bodies.chat_messages(data)) if self.config.echo else None
+        pieces = self._pieces_for(echo)
+        id_ = "chatcmpl-" + os.urandom(12).hex()
+        call_id = "call_" + os.urandom(12).hex()
+        args = self.config.tool_arguments
+        if data.get("stream") is True:
+            return bodies.chat_stream(data, pieces, id_=id_, created=int(time.time()), tool_args=args, call_id=call_id)
+        return bodies.chat_completion(data, pieces, id_=id_, created=int(time.time()), tool_args=args, call_id=call_id)
+
+    def _completions(self, body: bytes, path: str) -> dict[str, Any] | bodies.StreamPlan:
+        data = self._parse(body)
+        pieces = self._pieces_for(bodies.completion_prompt(data) if self.config.echo else None)
+        id_ = "cmpl-" + os.urandom(12).hex()
+        if data.get("stream") is True:
+            return bodies.text_completion_stream(data, pieces, id_=id_, created=int(time.time()))
+        return bodies.text_completion(data, pieces, id_=id_, created=int(time.time()))
+
+    def _embeddings(self, body: bytes, path: str) -> dict[str, Any]:
+        return bodies.embeddings(self._parse(body), self.config.embedding_dim)
+
+    def _models(self, body: bytes, path: str) -> dict[str, Any]:
+        return bodies.model_list(self.config.models)
+
+    def _model(self, body: bytes, path: str) -> dict[str, Any]:
+        model_id = path.removeprefix("/v1/models/")
+        if model_id not in self.config.models:
+            raise _NotFoundError(f"The model '{model_id}' does not exist")
+        return bodies.model_object(model_id)
+
+    # -- control endpoints ---------------------------------------------------------------------
+
+    async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method, path = scope["method"], scope["path"]
+        body = await read_body(receive)
+        try:
+            result = self._control_action(method, path, orjson.loads(body) if body else None)
+        except (ValueError, TypeError) as exc:
+            await send_json(send, 400, bodies.error_body(str(exc), "invalid_request_error"))
+            return
+        if result is None:
+            await send_json(send, 404, bodies.error_body(f"Invalid URL ({method} {path})", "invalid_request_error"))
+            return
+        await send_json(send, 200, orjson.dumps(result))
+
+    def _control_action(self, method: str, path: str, data: Any) -> Any:
+        match (method, path):
+            case ("GET", "/_mock/health"):
+                return {"ok": True, "active": self.active}
+            case ("POST", "/_mock/faults"):
+                self.add_faults(Fault.from_json(f) for f in (data if isinstance(data, list) else [data]))
+                return self._faults_json()
+            case ("GET", "/_mock/faults"):
+                return self._faults_json()
+            case ("DELETE", "/_mock/faults"):
+                self.clear_faults()
+                return self._faults_json()
+            case ("GET", "/_mock/requests"):
+                return [r.to_json() for r in self._requests]
+            case ("DELETE", "/_mock/requests"):
+                self.clear_requests()
+                return []
+            case ("GET", "/_mock/config"):
+                return self.config.to_json()
+            case ("POST", "/_mock/config"):
+                if not isinstance(data, dict):
+                    raise ValueError("expected a JSON object of MockConfig fields")
+                self.configure(MockConfig.from_json(data, self.config))
+                return self.config.to_json()
+            case ("POST", "/_mock/reset"):
+                self.reset()
+                return {"ok": True}
+        return None
+
+    def _faults_json(self) -> dict[str, Any]:
+        persistent = None if self._persistent is None else self._persistent.to_json()
+        return {"queued": [f.to_json() for f in self._faults], "persistent": persistent}
+
+
+class _NotFoundError(Exception):
+    pass
+
+
+class _DropCutWarning(logging.Filter):
+    """uvicorn logs an error for each deliberately cut response; here that is the point."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing response" not in record.getMessage()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Run the mock OpenAI upstream on uvicorn.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=9100)
+    parser.add_argument("--ttft-ms", type=float, default=0.0, help="time to first token")
+    parser.add_argument("--chunk-ms", type=float, default=0.0, help="delay between stream chunks")
+    parser.add_argument("--chunks", type=int, default=10, help="content chunks per stream")
+    parser.add_argument("--reply", default=DEFAULT_REPLY)
+    parser.add_argument("--echo", action="store_true", help="reply with the last user message")
+    parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
+    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated model ids")
+    parser.add_argument("--check-models", action="store_true", help="404 for models not listed")
+    parser.add_argument("--record", action="store_true", help="keep requests for GET /_mock/requests")
+    parser.add_argument("--log-level", default="warning")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    import uvicorn
+
+    args = build_parser().parse_args(argv)
+    config = MockConfig(
+        reply=args.reply,
+        echo=args.echo,
+        chunks=args.chunks,
+        ttft=args.ttft_ms / 1000,
+        chunk_delay=args.chunk_ms / 1000,
+        models=tuple(m for m in args.models.split(",") if m),
+        api_key=args.api_key,
+        check_models=args.check_models,
+        record=args.record,
+    )
+    logging.getLogger("uvicorn.error").addFilter(_DropCutWarning())
+    uvicorn.run(
+        MockOpenAI(config),
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=args.log_level,
+        lifespan="on",
+        # A hung fault never ends by itself; don't let it hold up shutdown.
+        timeout_graceful_shutdown=1,
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -29,7 +29,7 @@ class Gateway:
             raise PermissionDenied(f"This key may not use the model '{ctx.alias}'.", param="model")
         cap = scopes.max_tokens
         if cap is not None:
-            asked = getattr(ctx.params, "output_cap", lambda: getattr(ctx.params, "max_tokens", None))()
+            asked = ctx.params.output_cap() if hasattr(ctx.params, "output_cap") else None
             if asked is not None and asked > cap:
                 raise PermissionDenied(f"This key may ask for at most {cap} output tokens.", param="max_tokens")
 

@@ -44,9 +44,21 @@ def validate(model: type[M], data: JSONObject) -> M:
         raise invalid_request_from(exc) from None
 
 
+_TYPE_TAGS = frozenset({"str", "int", "float", "bool", "list", "dict", "none", "json-or-python"})
+
+
+def _is_tag(part: object) -> bool:
+    """Union members and validators appear in pydantic's error locations; they are not fields."""
+    if not isinstance(part, str):
+        return False
+    return part in _TYPE_TAGS or "[" in part or part.startswith(("function-", "constrained-", "lax-", "strict-"))
+
+
 def invalid_request_from(exc: ValidationError) -> InvalidRequest:
-    first = exc.errors(include_url=False)[0]
-    loc = [str(p) for p in first["loc"] if not str(p).startswith(("function-", "union["))]
+    errors = exc.errors(include_url=False)
+    # Of a union's alternatives, the one that failed on a constraint (not on the type) says most.
+    first = min(errors, key=lambda e: e["type"].endswith("_type"))
+    loc = [str(p) for p in first["loc"] if not _is_tag(p)]
     param = ".".join(loc) if loc else None
     if first["type"] == "missing":
         return InvalidRequest(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")

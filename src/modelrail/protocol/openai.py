@@ -61,6 +61,10 @@ class SamplingParams(WireModel):
     stream_options: StreamOptions | None = None
     logit_bias: dict[str, float] | None = None
 
+    def output_cap(self) -> int | None:
+        """The most output tokens the client allows."""
+        return self.max_tokens
+
     def stop_list(self) -> list[str]:
         if self.stop is None:
             return []

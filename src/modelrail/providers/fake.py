@@ -58,6 +58,8 @@ class FakeProvider(Provider):
         self.cfg = config
         self._faults: deque[Fault] = deque()
         self.calls = 0
+        # Streams started and not yet closed: a test reads this to see that a disconnect closed one.
+        self.open_streams = 0
         self._fail_counter = 0.0
 
     def program(self, *faults: Fault | dict[str, Any]) -> None:
@@ -103,14 +105,19 @@ class FakeProvider(Provider):
                 system_fingerprint="fp_modelrail_fake",
             )
 
-        yield chunk({"role": "assistant", "content": ""})
-        for i, piece in enumerate(pieces):
-            self._raise_if_cut(fault, i)
-            await self._pace()
-            yield chunk({"content": piece})
-        self._raise_if_cut(fault, len(pieces))
-        yield chunk({}, finish)
-        yield oa.usage_chunk(id=cid, model=call.model, created=created, usage=oa.usage_dict(prompt_tokens, len(pieces)))
+        self.open_streams += 1
+        try:
+            yield chunk({"role": "assistant", "content": ""})
+            for i, piece in enumerate(pieces):
+                self._raise_if_cut(fault, i)
+                await self._pace()
+                yield chunk({"content": piece})
+            self._raise_if_cut(fault, len(pieces))
+            yield chunk({}, finish)
+            usage = oa.usage_dict(prompt_tokens, len(pieces))
+            yield oa.usage_chunk(id=cid, model=call.model, created=created, usage=usage)
+        finally:
+            self.open_streams -= 1
 
     async def completion(self, call: Call) -> JSONObject:
         fault = await self._begin()

@@ -1,0 +1,64 @@
+"""Shared fixtures: apps built in-process from a settings dict, and clients that call them."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from modelrail.app import create_app
+from modelrail.settings import settings_from_dict
+
+MASTER_KEY = "mr-test-master-key-0123456789"
+AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
+
+
+def fake_models(**overrides: Any) -> list[dict[str, Any]]:
+    entry = {"name": "fake-chat", "provider": "fake", "reply": "The quick brown fox jumps over the lazy dog."}
+    entry.update(overrides)
+    return [entry]
+
+
+def make_settings(models: list[dict[str, Any]] | None = None, **sections: Any) -> Any:
+    data: dict[str, Any] = {"auth": {"master_key": MASTER_KEY}, "models": models or fake_models()}
+    data.update(sections)
+    return settings_from_dict(data, env={})
+
+
+@contextlib.asynccontextmanager
+async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with its lifespan started, and an httpx client calling it through ASGI."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://modelrail.test", timeout=30) as client:
+            yield client
+
+
+AppFactory = Callable[..., Any]
+
+
+@pytest.fixture
+def app_factory() -> AppFactory:
+    def build(models: list[dict[str, Any]] | None = None, **sections: Any) -> Starlette:
+        return create_app(make_settings(models, **sections))
+
+    return build
+
+
+@pytest.fixture
+async def app() -> Starlette:
+    return create_app(make_settings())
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with running(app) as c:
+        yield c
+
+
+def fake_provider(app: Starlette, alias: str = "fake-chat", index: int = 0) -> Any:
+    return app.state.runtime.router.deployments(alias)[index].provider

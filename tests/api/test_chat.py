@@ -240,15 +240,22 @@ async def test_request_id_in_log_lines(client):
     assert all(r.request_id == "trace-me-7" for r in usage_lines)
 
 
-async def test_upstream_faults_map_to_gateway_statuses(app):
+NO_RETRIES = {"retry": {"max_retries": 0}}
+
+
+async def test_upstream_faults_map_to_gateway_statuses(app_factory):
+    # Retries off: this is about how a final upstream error reaches the client.
+    app = app_factory(router=NO_RETRIES)
     provider = fake_provider(app)
     async with running(app) as client:
         for fault, status in [
             ({"kind": "server_error", "status": 500}, 502),
             ({"kind": "server_error", "status": 503}, 503),
-            ({"kind": "rate_limit", "retry_after": 2}, 429),
+            ({"kind": "rate_limit", "retry_after": 0.01}, 429),
         ]:
-            provider.program(fault)
+            # Enough copies to outlast any retries: the client sees the upstream's failure.
+            provider.program()
+            provider.program(*[fault] * 6)
             r = await client.post("/v1/chat/completions", json={"model": "fake-chat", "messages": MSG}, headers=AUTH)
             assert r.status_code == status, (fault, r.text)
             assert set(r.json()["error"]) == {"message", "type", "param", "code"}
@@ -256,16 +263,19 @@ async def test_upstream_faults_map_to_gateway_statuses(app):
 
 
 async def test_upstream_timeout_is_504(app_factory):
-    app = app_factory(models=[{"name": "fake-chat", "provider": "fake", "timeouts": {"first_token": 0.2}}])
-    fake_provider(app).program({"kind": "hang"})
+    app = app_factory(
+        models=[{"name": "fake-chat", "provider": "fake", "timeouts": {"first_token": 0.2}}], router=NO_RETRIES
+    )
+    fake_provider(app).program(*[{"kind": "hang"}] * 6)
     async with running(app) as client:
         r = await client.post("/v1/chat/completions", json={"model": "fake-chat", "messages": MSG}, headers=AUTH)
         assert r.status_code == 504
         assert r.json()["error"]["type"] == "timeout_error"
 
 
-async def test_stream_fault_before_first_byte_is_an_http_error(app):
-    fake_provider(app).program({"kind": "server_error", "status": 502})
+async def test_stream_fault_before_first_byte_is_an_http_error(app_factory):
+    app = app_factory(router=NO_RETRIES)
+    fake_provider(app).program(*[{"kind": "server_error", "status": 502}] * 6)
     async with running(app) as client:
         payload = {"model": "fake-chat", "messages": MSG, "stream": True}
         r = await client.post("/v1/chat/completions", json=payload, headers=AUTH)

@@ -36,8 +36,10 @@ class SSEResponse:
         *,
         headers: dict[str, str],
         keep_usage_chunk: bool,
+        disconnected: asyncio.Future[None] | None = None,
     ) -> None:
         self.chunks = chunks
+        self.disconnected = disconnected
         self.keep_usage_chunk = keep_usage_chunk
         raw = [
             (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -49,7 +51,7 @@ class SSEResponse:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sender = asyncio.create_task(self._send_all(send))
-        watcher = asyncio.create_task(_wait_disconnect(receive))
+        watcher = self.disconnected or asyncio.ensure_future(_wait_disconnect(receive))
         try:
             done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:

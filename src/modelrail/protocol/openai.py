@@ -178,14 +178,16 @@ def chat_chunk(
     index: int = 0,
     system_fingerprint: str | None = None,
 ) -> JSONObject:
-    return {
+    chunk: JSONObject = {
         "id": id,
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "system_fingerprint": system_fingerprint,
         "choices": [{"index": index, "delta": delta, "logprobs": None, "finish_reason": finish_reason}],
     }
+    if system_fingerprint is not None:
+        chunk["system_fingerprint"] = system_fingerprint
+    return chunk
 
 
 def usage_chunk(*, id: str, model: str, created: int, usage: JSONObject) -> JSONObject:
@@ -194,7 +196,6 @@ def usage_chunk(*, id: str, model: str, created: int, usage: JSONObject) -> JSON
         "object": "chat.completion.chunk",
         "created": created,
         "model": model,
-        "system_fingerprint": None,
         "choices": [],
         "usage": usage,
     }
@@ -210,7 +211,6 @@ def text_completion(
         "model": model,
         "choices": choices,
         "usage": usage,
-        "system_fingerprint": None,
     }
 
 

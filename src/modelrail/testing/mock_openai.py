@@ -29,7 +29,7 @@ import os
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,6 +190,20 @@ async def wait_for_disconnect(receive: Receive) -> None:
         pass
 
 
+async def _until_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(wait_for_disconnect(receive))
+    try:
+        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (task, watcher):
+            if not t.done():
+                t.cancel()
+        await asyncio.gather(task, watcher, return_exceptions=True)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()  # type: ignore[misc]
+
+
 async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     start = [JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers]
     await send({"type": "http.response.start", "status": status, "headers": start})
@@ -327,9 +341,16 @@ class MockOpenAI:
             return
         cut = fault.cut_after_chunks if fault is not None else None
         if isinstance(result, bodies.StreamPlan):
-            await self._stream(send, result, delay, cut, request_id)
+            work = self._stream(send, result, delay, cut, request_id)
         else:
-            await self._answer(send, result, delay, cut, request_id)
+            work = self._answer(send, result, delay, cut, request_id)
+        config = self.config
+        if delay or config.ttft or config.chunk_delay:
+            # A slow answer stops when its client leaves, as a real upstream's does; with no
+            # delay there is nothing to stop, and the benchmarks' fast path stays one task.
+            await _until_disconnect(work, receive)
+        else:
+            await work
 
     def _route(self, method: str, path: str) -> Handler | int:
         route = self._routes.get(path)

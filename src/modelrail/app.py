@@ -14,7 +14,8 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from modelrail.api import health, models, openai_endpoints
+from modelrail.api import admin_routing, health, models, openai_endpoints
+from modelrail.api.drain import DrainMiddleware, watch_signals
 from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
 from modelrail.api.request_id import RequestIdMiddleware
 from modelrail.auth.master_key import MasterKeyAuthenticator, load_or_create_master_key
@@ -22,6 +23,8 @@ from modelrail.errors import ModelrailError
 from modelrail.gateway import Gateway
 from modelrail.providers.base import Provider
 from modelrail.providers.registry import UnknownProvider, provider_class
+from modelrail.router.breaker import Breakers, build_store
+from modelrail.router.costs import cost_of, load_costs
 from modelrail.router.deployment import Deployment
 from modelrail.router.router import Router
 from modelrail.runtime import Runtime
@@ -34,6 +37,7 @@ log = logging.getLogger("modelrail")
 def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], list[Provider]]:
     table: dict[str, list[Deployment]] = {}
     providers: list[Provider] = []
+    costs = load_costs()
     for i, entry in enumerate(settings.models):
         provider = build_provider(entry, where=f"{settings.source}: models[{i}]")
         providers.append(provider)
@@ -44,6 +48,8 @@ def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], 
             model=provider.config.model,
             weight=entry.weight,
             timeouts=entry.timeouts,
+            region=entry.region,
+            cost=entry.cost if entry.cost is not None else cost_of(provider.config.model, costs),
         )
         table.setdefault(entry.name, []).append(dep)
     return table, providers
@@ -78,7 +84,8 @@ def create_app(
     if not master_key:
         master_key, _ = load_or_create_master_key(settings.resolved_data_dir())
     auth = MasterKeyAuthenticator(master_key)
-    router = Router(table)
+    breakers = Breakers(settings.router.breaker, build_store(settings.router.breaker))
+    router = Router(table, settings=settings.router, breakers=breakers)
     gateway = Gateway(router=router, admission=admission or OpenAdmission(), usage=usage or LogUsageSink())
     rt = Runtime(settings=settings, auth=auth, router=router, gateway=gateway, providers=providers)
 
@@ -87,6 +94,7 @@ def create_app(
         started = time.perf_counter()
         await asyncio.gather(*(p.start() for p in providers))
         rt.ready = True
+        unwatch = watch_signals(rt)
         log.info(
             "ready: %d model alias(es) in %.2f s: %s",
             len(table),
@@ -97,9 +105,11 @@ def create_app(
             yield
         finally:
             rt.ready = False
+            unwatch()
             await asyncio.gather(*(p.close() for p in providers), return_exceptions=True)
             await gateway.usage.close()
             await auth.close()
+            await router.close()
 
     exception_handlers: dict[Any, Any] = {
         ModelrailError: on_modelrail_error,
@@ -107,8 +117,8 @@ def create_app(
         Exception: on_unexpected,
     }
     app = Starlette(
-        routes=[*openai_endpoints.routes, *models.routes, *health.routes],
-        middleware=[Middleware(RequestIdMiddleware)],
+        routes=[*openai_endpoints.routes, *models.routes, *health.routes, *admin_routing.routes],
+        middleware=[Middleware(RequestIdMiddleware), Middleware(DrainMiddleware, runtime=rt)],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )

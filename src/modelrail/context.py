@@ -45,6 +45,10 @@ class RequestContext:
     deployment: str | None = None
     attempts: int = 0
     fallback_from: str | None = None
+    # Seconds the client allows (x-modelrail-timeout, x-modelrail-ttft-timeout): these only tighten
+    # the deployment's own deadlines, and the total one covers every retry and fallback.
+    timeout: float | None = None
+    ttft_timeout: float | None = None
     ttft: float | None = None
     usage: Usage | None = None
     status: int = 200

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelrail.providers.base import Timeouts
+from modelrail.router.config import RouterSettings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.yaml"
@@ -56,6 +57,9 @@ class DeploymentSettings(BaseModel):
     model: str | None = None
     weight: float = Field(default=1.0, gt=0)
     timeouts: Timeouts = Field(default_factory=Timeouts)
+    region: str | None = None
+    # USD per million tokens (input plus output) for the lowest_cost strategy; default: the pricing table.
+    cost: float | None = Field(default=None, ge=0)
 
     def provider_options(self) -> dict[str, Any]:
         """The provider's own keys, with ``model`` defaulting to the alias."""
@@ -69,6 +73,7 @@ class Settings(_Section):
     auth: AuthSettings = Field(default_factory=AuthSettings)
     data_dir: Path | None = None
     models: list[DeploymentSettings] = Field(default_factory=list)
+    router: RouterSettings = Field(default_factory=RouterSettings)
     source: str = Field(default="<defaults>", exclude=True)
 
     def resolved_data_dir(self) -> Path:

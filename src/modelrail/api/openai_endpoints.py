@@ -12,6 +12,7 @@ from modelrail.auth.base import credential_from
 from modelrail.context import Endpoint, RequestContext
 from modelrail.protocol.base import WireModel, validate
 from modelrail.protocol.openai import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from modelrail.router.client_timeouts import requested_timeouts
 
 _MODELS: dict[Endpoint, type[WireModel]] = {
     "chat": ChatCompletionRequest,
@@ -35,6 +36,7 @@ async def _handle(request: Request, endpoint: Endpoint) -> Response:
         params=params,
         stream=stream,
     )
+    ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
     if stream:
         _, chunks = await rt.gateway.open_stream(ctx)
         opts = getattr(params, "stream_options", None)

@@ -1,21 +1,54 @@
-"""From alias to answer: pick a deployment and call it within its deadlines.
+"""From alias to answer: order deployments, call them within deadlines, retry, fall back, break circuits.
 
-This is the router's first form: weighted random choice, no retries or fallbacks yet.
+One request goes through, in order:
+
+1. the difficulty router, when the alias is the virtual ``auto`` model: it names the real alias;
+2. the alias and then its fallback aliases, one after another; for each alias, its deployments in
+   the order its strategy gives, skipping those whose breaker is open; a retryable failure moves
+   on to the next deployment at once, or back-off (with full jitter, at least the upstream's
+   Retry-After) before trying the same one again; retries are capped per alias and by a budget
+   shared by all requests;
+3. with ``ttft_fallback_ms``, the first fallback starts alongside a primary that is slow to
+   produce its first token, and whichever answers first wins;
+4. a context-window error goes to the alias's ``context_fallbacks`` instead.
+
+A stream is only returned once its first chunk is in hand, so everything above happens before
+any byte reaches the client; after that a failure ends the stream and is never retried.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import random
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from modelrail.context import Endpoint, RequestContext
-from modelrail.errors import ModelNotFound
+from modelrail.errors import (
+    ContextWindowExceeded,
+    ModelNotFound,
+    ModelrailError,
+    UpstreamBadRequest,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.base import Call, Provider
+from modelrail.providers.base import Call, Provider, Timeouts
+from modelrail.router.breaker import Breakers, MemoryBreakerStore
+from modelrail.router.config import RouterSettings
 from modelrail.router.deployment import Deployment
+from modelrail.router.difficulty import DifficultyRouter
+from modelrail.router.hedge import hedged
+from modelrail.router.retry import RetryBudget, RetryPolicy
+from modelrail.router.strategies import order
 from modelrail.router.timeouts import bounded, first_chunk, rest_of
+from modelrail.router.tracked import TrackedStream
+
+T = TypeVar("T")
 
 _UNARY: dict[Endpoint, Callable[[Provider, Call], Any]] = {
     "chat": lambda p, c: p.chat(c),
@@ -27,17 +60,56 @@ _STREAM: dict[Endpoint, Callable[[Provider, Call], AsyncIterator[JSONObject]]] =
     "completions": lambda p, c: p.completion_stream(c),
 }
 
+Run = Callable[[Deployment, Timeouts], Awaitable[T]]
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What one request has been through, for its response headers."""
+
+    retries: int = 0
+    fallback_alias: str | None = None
+    fallback_reason: str | None = None
+    deadline: float | None = None  # perf_counter time, from the client's own timeout
+
+
+@dataclass(slots=True)
+class _Opened:
+    first: JSONObject
+    rest: TrackedStream
+
 
 class Router:
-    def __init__(self, table: dict[str, list[Deployment]], rng: random.Random | None = None) -> None:
+    def __init__(
+        self,
+        table: dict[str, list[Deployment]],
+        rng: random.Random | None = None,
+        settings: RouterSettings | None = None,
+        breakers: Breakers | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._table = table
         self._rng = rng or random.Random()
+        self.settings = settings or RouterSettings()
         self._weights = {alias: [d.weight for d in deps] for alias, deps in table.items()}
+        self.policy = RetryPolicy(self.settings.retry, self._rng)
+        self.budget = RetryBudget(self.settings.retry_budget)
+        self.breakers = breakers or Breakers(self.settings.breaker, MemoryBreakerStore(self.settings.breaker))
+        self.auto = DifficultyRouter(self.settings.auto) if self.settings.auto else None
+        self._sleep = sleep
+
+    # -- the public face the gateway and the API use --------------------------------------------
 
     def aliases(self) -> list[str]:
-        return list(self._table)
+        names = list(self._table)
+        if self.auto is not None and self.auto.name not in self._table:
+            names.append(self.auto.name)
+        return names
 
     def deployments(self, alias: str) -> list[Deployment]:
+        if self.auto is not None and alias == self.auto.name and alias not in self._table:
+            cfg = self.auto.settings
+            return [*self._table.get(cfg.cheap, []), *self._table.get(cfg.premium, [])]
         deps = self._table.get(alias)
         if not deps:
             raise ModelNotFound(f"The model '{alias}' does not exist or you do not have access to it.", param="model")
@@ -49,23 +121,256 @@ class Router:
             return deps[0]
         return self._rng.choices(deps, weights=self._weights[alias])[0]
 
-    def _call(self, ctx: RequestContext, dep: Deployment) -> Call:
+    async def close(self) -> None:
+        await self.breakers.close()
+
+    async def call(self, ctx: RequestContext) -> JSONObject:
+        endpoint = _UNARY[ctx.endpoint]
+
+        async def run(dep: Deployment, timeouts: Timeouts) -> JSONObject:
+            started = time.monotonic()
+            result: JSONObject = await bounded(endpoint(dep.provider, self._call(ctx, dep, timeouts)), timeouts)
+            dep.stats.in_flight -= 1
+            dep.stats.observe(self.settings.ewma_alpha, latency=time.monotonic() - started)
+            return result
+
+        return await self._route(ctx, run, _nothing)
+
+    async def open_stream(self, ctx: RequestContext) -> tuple[JSONObject, AsyncIterator[JSONObject]]:
+        """Start a stream and wait for its first chunk, so that failures before the first byte can
+        still be retried or fall back, and surface as ordinary HTTP errors if nothing helps."""
+        endpoint = _STREAM[ctx.endpoint]
+
+        async def run(dep: Deployment, timeouts: Timeouts) -> _Opened:
+            started = time.monotonic()
+            stream = endpoint(dep.provider, self._call(ctx, dep, timeouts))
+            first = await first_chunk(stream, timeouts)
+            dep.stats.observe(self.settings.ewma_alpha, ttft=time.monotonic() - started)
+            rest = rest_of(stream, timeouts, started)
+            return _Opened(
+                first,
+                TrackedStream(
+                    dep, rest=rest, upstream=stream, started=started, alpha=self.settings.ewma_alpha, on_end=self._ended
+                ),
+            )
+
+        opened = await self._route(ctx, run, _close_opened)
+        return opened.first, opened.rest
+
+    # -- one request ----------------------------------------------------------------------------
+
+    async def _route(self, ctx: RequestContext, run: Run[T], discard: Callable[[T], Awaitable[None]]) -> T:
+        alias = ctx.alias
+        if self.auto is not None and alias == self.auto.name and alias not in self._table:
+            choice = self.auto.choose(ctx.body)
+            alias = choice.alias
+            ctx.response_headers["x-modelrail-route"] = alias
+            ctx.response_headers["x-modelrail-route-reason"] = choice.reason
+        prog = _Progress()
+        if ctx.timeout is not None:
+            prog.deadline = ctx.started + ctx.timeout
+        self.budget.record_request()
+        try:
+            result = await self._chain(ctx, alias, run, discard, prog)
+        except ModelrailError as exc:
+            exc.headers.update(self._headers(ctx, prog))
+            raise
+        ctx.response_headers.update(self._headers(ctx, prog))
+        if prog.fallback_alias is not None:
+            ctx.fallback_from = alias
+        return result
+
+    async def _chain(
+        self, ctx: RequestContext, alias: str, run: Run[T], discard: Callable[[T], Awaitable[None]], prog: _Progress
+    ) -> T:
+        """The alias, then its fallbacks in order, until one answers."""
+        self.deployments(alias)
+        queue = [alias, *self.settings.fallbacks.get(alias, [])]
+        reason = "error"
+        last: ModelrailError | None = None
+        i = 0
+        while i < len(queue):
+            current = queue[i]
+            if i > 0:
+                prog.fallback_alias, prog.fallback_reason = current, reason
+            delay_ms = self.settings.ttft_fallback_ms.get(current)
+            try:
+                if delay_ms is not None and i + 1 < len(queue):
+                    backup = queue[i + 1]
+                    result, used_backup = await hedged(
+                        functools.partial(self._alias, ctx, current, run, prog),
+                        functools.partial(self._alias, ctx, backup, run, prog),
+                        delay_ms / 1000,
+                        discard,
+                    )
+                    if used_backup:
+                        prog.fallback_alias, prog.fallback_reason = backup, "ttft"
+                    return result
+                return await self._alias(ctx, current, run, prog)
+            except ContextWindowExceeded as exc:
+                bigger = [a for a in self.settings.context_fallbacks.get(current, []) if a not in queue[: i + 1]]
+                if not bigger:
+                    raise
+                queue = [*queue[: i + 1], *bigger]
+                reason, last = "context", exc
+            except UpstreamBadRequest:
+                raise  # the request itself is at fault: another model would refuse it too
+            except UpstreamError as exc:
+                reason, last = "error", exc
+                if delay_ms is not None and i + 1 < len(queue):
+                    i += 1  # the hedge already tried the next alias
+            i += 1
+        assert last is not None
+        raise last
+
+    async def _alias(self, ctx: RequestContext, alias: str, run: Run[T], prog: _Progress) -> T:
+        """One alias: its deployments in strategy order, with retries."""
+        deps = self._table.get(alias)
+        if not deps:
+            raise UpstreamUnavailable(f"The fallback model '{alias}' is not configured.")
+        ordered = order(self.settings.strategy_for(alias), deps, self._rng)
+        failed: list[str] = []
+        last: UpstreamError | None = None
+        retry = 0
+        while True:
+            dep, wait = await self._next(ordered, failed, retry, last)
+            if dep is None:
+                if last is not None:
+                    raise last
+                raise UpstreamUnavailable(
+                    f"No deployment of '{alias}' is available now (circuit breakers open).", retryable=True
+                )
+            if wait > 0:
+                self._check_deadline(prog, wait)
+                await self._sleep(wait)
+            try:
+                return await self._attempt(ctx, dep, run, prog)
+            except UpstreamError as exc:
+                last = exc
+                failed.append(dep.id)
+                if not self.policy.retryable(exc) or retry >= self.policy.max_retries or not self.budget.try_spend():
+                    raise
+                retry += 1
+                prog.retries += 1
+
+    async def _next(
+        self, ordered: list[Deployment], failed: list[str], retry: int, last: UpstreamError | None
+    ) -> tuple[Deployment | None, float]:
+        """The next deployment to try and how long to wait first. An untried one goes at once;
+        going back to one that failed waits out the back-off and its Retry-After."""
+        now = time.monotonic()
+        fresh = [d for d in ordered if d.id not in failed]
+        # Deployments that asked us to wait (Retry-After) go after the others.
+        fresh.sort(key=lambda d: d.stats.cooling(now))
+        for dep in fresh:
+            if await self.breakers.allow(dep.id):
+                return dep, 0.0
+        if last is None:
+            return None, 0.0
+        wait = self.policy.wait_before(retry - 1, last)
+        if wait is None:
+            return None, 0.0  # it asked for a longer wait than we are willing to give
+        for dep in ordered:
+            if await self.breakers.allow(dep.id):
+                return dep, wait
+        return None, 0.0
+
+    async def _attempt(self, ctx: RequestContext, dep: Deployment, run: Run[T], prog: _Progress) -> T:
+        timeouts = self._timeouts(ctx, dep, prog)
+        stats = dep.stats
+        stats.in_flight += 1
+        stats.calls += 1
+        try:
+            result = await run(dep, timeouts)
+        except UpstreamError as exc:
+            stats.in_flight -= 1
+            if not isinstance(exc, UpstreamBadRequest):
+                stats.failures += 1
+                await self.breakers.record(dep.id, False)
+            if exc.retry_after:
+                stats.cooling_until = max(stats.cooling_until, time.monotonic() + exc.retry_after)
+            raise
+        except BaseException:
+            stats.in_flight -= 1
+            raise
+        await self.breakers.record(dep.id, True)
+        return result
+
+    def _call(self, ctx: RequestContext, dep: Deployment, timeouts: Timeouts) -> Call:
         body = ctx.body if ctx.body.get("model") == dep.model else {**ctx.body, "model": dep.model}
         ctx.deployment = dep.id
         ctx.attempts += 1
-        return Call(request_id=ctx.request_id, model=dep.model, body=body, params=ctx.params, timeouts=dep.timeouts)
+        return Call(request_id=ctx.request_id, model=dep.model, body=body, params=ctx.params, timeouts=timeouts)
 
-    async def call(self, ctx: RequestContext) -> JSONObject:
-        dep = self.pick(ctx.alias)
-        result: JSONObject = await bounded(_UNARY[ctx.endpoint](dep.provider, self._call(ctx, dep)), dep.timeouts)
-        return result
+    def _timeouts(self, ctx: RequestContext, dep: Deployment, prog: _Progress) -> Timeouts:
+        """The deployment's deadlines, tightened (never loosened) by what the client asked for."""
+        t = dep.timeouts
+        first_token, total = t.first_token, t.total
+        if ctx.ttft_timeout is not None:
+            first_token = min(first_token, ctx.ttft_timeout)
+        if prog.deadline is not None:
+            left = self._check_deadline(prog, 0.0)
+            first_token, total = min(first_token, left), min(total, left)
+        if (first_token, total) == (t.first_token, t.total):
+            return t
+        return t.model_copy(update={"first_token": first_token, "total": total})
 
-    async def open_stream(self, ctx: RequestContext) -> tuple[JSONObject, AsyncIterator[JSONObject]]:
-        """Start a stream and wait for its first chunk, so failures before the first byte are
-        still ordinary HTTP errors (and, later, candidates for retry or fallback)."""
-        dep = self.pick(ctx.alias)
-        call = self._call(ctx, dep)
-        started = time.monotonic()
-        stream = _STREAM[ctx.endpoint](dep.provider, call)
-        first = await first_chunk(stream, dep.timeouts)
-        return first, rest_of(stream, dep.timeouts, started)
+    @staticmethod
+    def _check_deadline(prog: _Progress, wait: float) -> float:
+        if prog.deadline is None:
+            return float("inf")
+        left = prog.deadline - time.perf_counter() - wait
+        if left <= 0:
+            raise UpstreamTimeout("The request ran out of the time it asked for (x-modelrail-timeout).")
+        return left
+
+    async def _ended(self, dep: Deployment, ok: bool | None) -> None:
+        if ok is False:
+            dep.stats.failures += 1
+            await self.breakers.record(dep.id, False)
+
+    @staticmethod
+    def _headers(ctx: RequestContext, prog: _Progress) -> dict[str, str]:
+        headers = {"x-modelrail-retries": str(prog.retries), "x-modelrail-fallback": prog.fallback_alias or "false"}
+        if ctx.deployment is not None:
+            headers["x-modelrail-deployment"] = ctx.deployment
+        if prog.fallback_reason is not None and prog.fallback_alias is not None:
+            headers["x-modelrail-fallback-reason"] = prog.fallback_reason
+        return headers
+
+    # -- the admin view -------------------------------------------------------------------------
+
+    async def describe(self) -> list[JSONObject]:
+        out: list[JSONObject] = []
+        for alias, deps in self._table.items():
+            for dep in deps:
+                breaker = await self.breakers.snapshot(dep.id)
+                s = dep.stats
+                out.append(
+                    {
+                        "id": dep.id,
+                        "alias": alias,
+                        "provider": dep.provider.kind,
+                        "model": dep.model,
+                        "region": dep.region,
+                        "weight": dep.weight,
+                        "strategy": self.settings.strategy_for(alias),
+                        "cost_per_mtok": dep.cost,
+                        "breaker": breaker.to_json(),
+                        "in_flight": s.in_flight,
+                        "calls": s.calls,
+                        "failures": s.failures,
+                        "ewma_ttft_ms": None if s.ewma_ttft is None else round(s.ewma_ttft * 1000, 1),
+                        "ewma_latency_ms": None if s.ewma_latency is None else round(s.ewma_latency * 1000, 1),
+                        "fallbacks": self.settings.fallbacks.get(alias, []),
+                    }
+                )
+        return out
+
+
+async def _nothing(result: JSONObject) -> None:
+    return None
+
+
+async def _close_opened(opened: _Opened) -> None:
+    await opened.rest.aclose()

@@ -21,6 +21,7 @@ from modelrail.api.request_id import RequestIdMiddleware
 from modelrail.auth.master_key import MasterKeyAuthenticator, load_or_create_master_key
 from modelrail.errors import ModelrailError
 from modelrail.gateway import Gateway
+from modelrail.limits.stages import build_stages
 from modelrail.providers.base import Provider
 from modelrail.providers.registry import UnknownProvider, provider_class
 from modelrail.router.breaker import Breakers, build_store
@@ -86,13 +87,21 @@ def create_app(
     auth = MasterKeyAuthenticator(master_key)
     breakers = Breakers(settings.router.breaker, build_store(settings.router.breaker))
     router = Router(table, settings=settings.router, breakers=breakers)
-    gateway = Gateway(router=router, admission=admission or OpenAdmission(), usage=usage or LogUsageSink())
+    # Limits, budgets and the ledger, from the config, unless a caller (a test) brings its own stages.
+    stages = build_stages(settings, table) if admission is None or usage is None else None
+    gateway = Gateway(
+        router=router,
+        admission=admission or (stages.admission if stages else OpenAdmission()),
+        usage=usage or (stages.usage if stages else LogUsageSink()),
+    )
     rt = Runtime(settings=settings, auth=auth, router=router, gateway=gateway, providers=providers)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         started = time.perf_counter()
         await asyncio.gather(*(p.start() for p in providers))
+        await _call_if_present(gateway.admission, "start")
+        await _call_if_present(gateway.usage, "start")
         rt.ready = True
         unwatch = watch_signals(rt)
         log.info(
@@ -108,6 +117,7 @@ def create_app(
             unwatch()
             await asyncio.gather(*(p.close() for p in providers), return_exceptions=True)
             await gateway.usage.close()
+            await _call_if_present(gateway.admission, "close")
             await auth.close()
             await router.close()
 
@@ -124,6 +134,12 @@ def create_app(
     )
     app.state.runtime = rt
     return app
+
+
+async def _call_if_present(stage: object, name: str) -> None:
+    method = getattr(stage, name, None)
+    if method is not None:
+        await method()
 
 
 def app_from_environment() -> Starlette:

@@ -55,6 +55,8 @@ class RequestContext:
     error_code: str | None = None
     # Headers every stage may add to the response (limits, cost, routing).
     response_headers: dict[str, str] = field(default_factory=dict)
+    # The text a stream has sent so far: billed by estimate when the stream ends without a usage chunk.
+    output_text: list[str] = field(default_factory=list)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

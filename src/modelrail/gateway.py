@@ -13,6 +13,7 @@ from modelrail.errors import ModelrailError, PermissionDenied
 from modelrail.protocol.base import JSONObject
 from modelrail.router.router import Router
 from modelrail.stages import Admission, UsageSink
+from modelrail.usage.estimate import stream_text
 
 
 @dataclass(slots=True)
@@ -93,6 +94,10 @@ class Gateway:
         usage = chunk.get("usage")
         if usage:
             ctx.usage = Usage.from_openai(usage)
+        elif chunk.get("choices"):
+            text = stream_text(chunk)
+            if text:
+                ctx.output_text.append(text)
 
     async def _finish(self, ctx: RequestContext) -> None:
         ctx.response_headers.setdefault("x-modelrail-latency-ms", f"{ctx.elapsed() * 1000:.1f}")

@@ -15,8 +15,12 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelrail.budgets.config import AlertSettings
+from modelrail.limits.config import LimitsSettings
 from modelrail.providers.base import Timeouts
 from modelrail.router.config import RouterSettings
+from modelrail.state.config import StateSettings
+from modelrail.usage.config import LedgerSettings, PricingSettings
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 DEFAULT_CONFIG = Path(__file__).parent / "data" / "default.yaml"
@@ -74,6 +78,11 @@ class Settings(_Section):
     data_dir: Path | None = None
     models: list[DeploymentSettings] = Field(default_factory=list)
     router: RouterSettings = Field(default_factory=RouterSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    limits: LimitsSettings = Field(default_factory=LimitsSettings)
+    pricing: PricingSettings = Field(default_factory=PricingSettings)
+    ledger: LedgerSettings = Field(default_factory=LedgerSettings)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
     source: str = Field(default="<defaults>", exclude=True)
 
     def resolved_data_dir(self) -> Path:

@@ -1,0 +1,1 @@
+"""Dollar budgets per key and team: reserved before the upstream call, settled after, with spend alerts."""

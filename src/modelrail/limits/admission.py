@@ -1,0 +1,187 @@
+"""Admission: rate limits (RPM, TPM, concurrency per key, team and model) and budget reservations,
+checked and reserved in one atomic call to the shared state, and corrected at completion.
+
+Tokens are reserved at admission (prompt estimate + expected output) and corrected to the true
+count when the request settles; a budget reserves the worst case (prompt x input price + max
+output x output price) and settles to the true cost. Because the check and the reservation are one
+atomic step, concurrent requests cannot overspend a budget or pass a limit together.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+from modelrail.auth.principal import Budget, Limits
+from modelrail.budgets.alerts import Alerts
+from modelrail.budgets.periods import period_of
+from modelrail.context import RequestContext
+from modelrail.errors import QuotaExceeded, RateLimited
+from modelrail.limits.config import LimitsSettings, RateLimit
+from modelrail.limits.headers import set_rate_headers
+from modelrail.state.base import Check, Denied, StateBackend
+from modelrail.usage.meter import Meter
+from modelrail.usage.pricing import NANO, to_nano
+
+log = logging.getLogger("modelrail.limits")
+
+WINDOW = 60.0
+_SCOPES = {"k": "key", "t": "team", "m": "model"}
+
+
+@dataclass(frozen=True, slots=True)
+class _Slot:
+    """What one check in a reservation stands for."""
+
+    scope: str  # k / t / m
+    id: str
+    kind: str  # requests / tokens / concurrency / budget
+    limit: int
+    budget: Budget | None = None
+    period_id: str = ""
+    period_left: float | None = None
+
+
+@dataclass(slots=True)
+class Reservation:
+    prompt_tokens: int
+    tokens: int = 0
+    cost_nano: int = 0
+    checks: list[Check] = field(default_factory=list)
+    slots: list[_Slot] = field(default_factory=list)
+
+
+class LimitsAdmission:
+    """The :class:`~modelrail.stages.Admission` stage. One instance per app; state lives in the backend."""
+
+    def __init__(self, settings: LimitsSettings, state: StateBackend, meter: Meter, alerts: Alerts) -> None:
+        self.settings = settings
+        self.state = state
+        self.meter = meter
+        self.alerts = alerts
+        # Keyed by the context object's id: client-chosen request ids need not be unique.
+        self._pending: dict[int, Reservation] = {}
+
+    async def admit(self, ctx: RequestContext) -> None:
+        now = time.time()
+        prompt = self.meter.estimator.prompt_tokens(ctx)
+        res = Reservation(prompt_tokens=prompt)
+        cap = _output_cap(ctx)
+        expected = (
+            cap if cap is not None else (0 if ctx.endpoint == "embeddings" else self.settings.expected_output_tokens)
+        )
+        res.tokens = prompt + expected
+        p = ctx.principal
+        minute = int(now // WINDOW)
+        model_limits = self.settings.models.get(ctx.alias)
+        scoped: tuple[tuple[str, str | None, Limits | None], ...] = (
+            ("k", p.key_id, p.key_limits),
+            ("t", p.team_id, p.team_limits),
+            ("m", ctx.alias, _limits(model_limits) if model_limits else None),
+        )  # fmt: skip
+        for scope, who, lim in scoped:
+            if who is None or lim is None:
+                continue
+            if lim.rpm is not None:
+                res.checks.append(Check(f"rl:{scope}:{who}:r:{minute}", 1, lim.rpm, WINDOW + 1))
+                res.slots.append(_Slot(scope, who, "requests", lim.rpm))
+            if lim.tpm is not None:
+                res.checks.append(Check(f"rl:{scope}:{who}:t:{minute}", res.tokens, lim.tpm, WINDOW + 1))
+                res.slots.append(_Slot(scope, who, "tokens", lim.tpm))
+            if lim.max_concurrency is not None:
+                conc_ttl = self.settings.concurrency_ttl_s
+                res.checks.append(Check(f"rl:{scope}:{who}:c", 1, lim.max_concurrency, conc_ttl))
+                res.slots.append(_Slot(scope, who, "concurrency", lim.max_concurrency))
+        budgets = ((s, i, b) for s, i, b in (("k", p.key_id, p.key_budget), ("t", p.team_id, p.team_budget)))
+        for scope, who, budget in budgets:
+            if who is None or budget is None:
+                continue
+            if not res.cost_nano:
+                rate = self.meter.pricing.for_alias(ctx.alias)
+                worst = rate.worst_case(prompt, cap if cap is not None else self.settings.max_output_tokens)
+                res.cost_nano = to_nano(worst)
+            pid, ttl, left = period_of(budget.period, now)
+            limit = to_nano(budget.usd)
+            res.checks.append(Check(f"bud:{scope}:{who}:{pid}", res.cost_nano, limit, ttl))
+            res.slots.append(_Slot(scope, who, "budget", limit, budget, pid, left))
+        if res.checks:
+            outcome = await self.state.reserve(res.checks)
+            if isinstance(outcome, Denied):
+                raise self._refusal(res.slots[outcome.index], outcome, now)
+            set_rate_headers(ctx.response_headers, res.slots, outcome, now, WINDOW)
+        self._pending[id(ctx)] = res
+
+    async def settle(self, ctx: RequestContext) -> None:
+        res = self._pending.pop(id(ctx), None)
+        usage = self.meter.finalize(ctx, res.prompt_tokens if res is not None else None)
+        cost = self.meter.pricing.for_deployment(ctx.deployment, ctx.alias).cost(usage)
+        self.meter.set_header(ctx, cost)
+        if res is None or not res.checks:
+            return
+        used_tokens = usage.prompt_tokens + usage.completion_tokens
+        cost_nano = to_nano(cost)
+        deltas: list[Check] = []
+        budget_at: list[tuple[int, _Slot]] = []
+        for check, slot in zip(res.checks, res.slots, strict=True):
+            if slot.kind == "tokens" and used_tokens != res.tokens:
+                deltas.append(Check(check.key, used_tokens - res.tokens, None, check.ttl))
+            elif slot.kind == "concurrency":
+                deltas.append(Check(check.key, -1, None, check.ttl))
+            elif slot.kind == "budget":
+                budget_at.append((len(deltas), slot))
+                deltas.append(Check(check.key, cost_nano - res.cost_nano, None, check.ttl))
+        if not deltas:
+            return
+        values = await self.state.adjust(deltas)
+        for i, slot in budget_at:
+            if cost_nano <= 0 or slot.budget is None:
+                continue
+            await self.alerts.check(
+                scope=_SCOPES[slot.scope],
+                ident=slot.id,
+                period=slot.budget.period,
+                period_id=slot.period_id,
+                ttl=deltas[i].ttl,
+                spend=values[i] / NANO,
+                budget=slot.budget.usd,
+                thresholds=slot.budget.alert_thresholds,
+            )
+
+    async def close(self) -> None:
+        await self.alerts.close()
+        await self.state.close()
+
+    def _refusal(self, slot: _Slot, denied: Denied, now: float) -> RateLimited | QuotaExceeded:
+        who = f"{_SCOPES[slot.scope]} '{slot.id}'"
+        if slot.kind == "budget":
+            assert slot.budget is not None
+            headers = {"retry-after": str(max(1, int(slot.period_left)))} if slot.period_left is not None else {}
+            period = "in total" if slot.budget.period == "total" else f"per {slot.budget.period}"
+            return QuotaExceeded(
+                f"The budget of {who} (${slot.budget.usd:g} {period}) does not cover this request: "
+                f"${denied.current / NANO:.6f} is spent or reserved.",
+                headers=headers,
+            )
+        if slot.kind == "concurrency":
+            retry = 1.0
+            what = "concurrent requests"
+        else:
+            retry = WINDOW - now % WINDOW
+            what = f"{slot.kind} per minute"
+        return RateLimited(
+            f"Rate limit reached for {what} on {who}: limit {slot.limit}, used {denied.current}. "
+            f"Try again in {retry:.1f}s.",
+            headers={"retry-after": str(max(1, round(retry)))},
+        )
+
+
+def _output_cap(ctx: RequestContext) -> int | None:
+    params = ctx.params
+    fn = getattr(params, "output_cap", None)
+    cap = fn() if fn is not None else getattr(params, "max_tokens", None)
+    return int(cap) if cap is not None else None
+
+
+def _limits(rate: RateLimit) -> Limits:
+    return Limits(rate.rpm, rate.tpm, rate.max_concurrency)

@@ -1,0 +1,104 @@
+"""The in-process backend: exact for one worker process, and the fastest.
+
+Every method runs without awaiting inside, so on one event loop each call is atomic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from modelrail.state.base import Check, Denied
+
+# Expired entries are dropped lazily on access, and in a sweep every this many writes.
+_SWEEP_EVERY = 4096
+
+
+class MemoryState:
+    def __init__(self, prefix: str = "modelrail:", clock: Callable[[], float] = time.monotonic) -> None:
+        self.prefix = prefix
+        self._clock = clock
+        self._values: dict[str, tuple[int | str, float | None]] = {}
+        self._writes = 0
+
+    def _live(self, key: str, now: float) -> int | str | None:
+        entry = self._values.get(key)
+        if entry is None:
+            return None
+        value, expires = entry
+        if expires is not None and expires <= now:
+            del self._values[key]
+            return None
+        return value
+
+    def _int(self, key: str, now: float) -> int:
+        value = self._live(key, now)
+        return int(value) if value is not None else 0
+
+    def _add(self, key: str, amount: int, ttl: float | None, now: float) -> int:
+        entry = self._values.get(key)
+        value = self._int(key, now)
+        expires = entry[1] if entry is not None and key in self._values else None
+        if expires is None and ttl is not None:
+            expires = now + ttl
+        new = value + amount
+        self._values[key] = (new, expires)
+        self._wrote(now)
+        return new
+
+    def _wrote(self, now: float) -> None:
+        self._writes += 1
+        if self._writes % _SWEEP_EVERY == 0:
+            dead = [k for k, (_, exp) in self._values.items() if exp is not None and exp <= now]
+            for k in dead:
+                del self._values[k]
+
+    def _remaining(self, key: str, now: float) -> float | None:
+        entry = self._values.get(key)
+        if entry is None or entry[1] is None:
+            return None
+        return max(0.0, entry[1] - now)
+
+    async def reserve(self, checks: Sequence[Check]) -> list[int] | Denied:
+        now = self._clock()
+        p = self.prefix
+        for i, c in enumerate(checks):
+            if c.limit is None:
+                continue
+            current = self._int(p + c.key, now)
+            if current + c.amount > c.limit:
+                return Denied(i, current, self._remaining(p + c.key, now))
+        return [self._add(p + c.key, c.amount, c.ttl, now) for c in checks]
+
+    async def adjust(self, deltas: Sequence[Check]) -> list[int]:
+        now = self._clock()
+        return [self._add(self.prefix + d.key, d.amount, d.ttl, now) for d in deltas]
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        return self._add(self.prefix + key, amount, ttl, self._clock())
+
+    async def get(self, key: str) -> str | None:
+        value = self._live(self.prefix + key, self._clock())
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        now = self._clock()
+        self._values[self.prefix + key] = (value, None if ttl is None else now + ttl)
+        self._wrote(now)
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        now = self._clock()
+        if self._live(self.prefix + key, now) is not None:
+            return False
+        await self.set(key, value, ttl)
+        return True
+
+    async def delete_prefix(self, prefix: str) -> int:
+        full = self.prefix + prefix
+        doomed = [k for k in self._values if k.startswith(full)]
+        for k in doomed:
+            del self._values[k]
+        return len(doomed)
+
+    async def close(self) -> None:
+        return None

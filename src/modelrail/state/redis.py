@@ -1,0 +1,111 @@
+"""The Redis backend: one limit for every worker and replica.
+
+Check-and-reserve is one Lua script, so it is atomic on the server; nothing is read, compared and
+written from Python in separate round trips. Needs the ``redis`` extra (redis-py asyncio).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from modelrail.state.base import Check, Denied
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+# KEYS: counters. ARGV: per key (amount, limit or -1, ttl in ms or -1).
+# Returns {0, v1, v2, ...} on success or {index, current, pttl} when check ``index`` (1-based) refuses.
+_RESERVE = """
+local n = #KEYS
+for i = 1, n do
+  local limit = tonumber(ARGV[3 * i - 1])
+  if limit >= 0 then
+    local cur = tonumber(redis.call('GET', KEYS[i]) or '0')
+    if cur + tonumber(ARGV[3 * i - 2]) > limit then
+      return {i, cur, redis.call('PTTL', KEYS[i])}
+    end
+  end
+end
+local out = {0}
+for i = 1, n do
+  out[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[3 * i - 2])
+  local ttl = tonumber(ARGV[3 * i])
+  if ttl > 0 and redis.call('PTTL', KEYS[i]) < 0 then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return out
+"""
+
+# The same without checks: corrections and plain counting.
+_ADJUST = """
+local out = {}
+for i = 1, #KEYS do
+  out[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  local ttl = tonumber(ARGV[2 * i])
+  if ttl > 0 and redis.call('PTTL', KEYS[i]) < 0 then
+    redis.call('PEXPIRE', KEYS[i], ttl)
+  end
+end
+return out
+"""
+
+
+def _ms(ttl: float | None) -> int:
+    return -1 if ttl is None else max(1, int(ttl * 1000))
+
+
+class RedisState:
+    def __init__(self, url: str, prefix: str = "modelrail:", client: Redis | None = None) -> None:
+        try:
+            from redis.asyncio import Redis
+        except ImportError as exc:  # pragma: no cover - depends on the install
+            raise RuntimeError("state.backend 'redis' needs the redis package: pip install 'modelrail[redis]'") from exc
+        self.prefix = prefix
+        self._redis: Redis = client or Redis.from_url(url, decode_responses=True)
+        self._reserve: Any = self._redis.register_script(_RESERVE)
+        self._adjust: Any = self._redis.register_script(_ADJUST)
+
+    async def reserve(self, checks: Sequence[Check]) -> list[int] | Denied:
+        keys = [self.prefix + c.key for c in checks]
+        args: list[int] = []
+        for c in checks:
+            args += [c.amount, -1 if c.limit is None else c.limit, _ms(c.ttl)]
+        out = await self._reserve(keys=keys, args=args)
+        if int(out[0]) == 0:
+            return [int(v) for v in out[1:]]
+        pttl = int(out[2])
+        return Denied(int(out[0]) - 1, int(out[1]), pttl / 1000 if pttl >= 0 else None)
+
+    async def adjust(self, deltas: Sequence[Check]) -> list[int]:
+        if not deltas:
+            return []
+        args: list[int] = []
+        for d in deltas:
+            args += [d.amount, _ms(d.ttl)]
+        out = await self._adjust(keys=[self.prefix + d.key for d in deltas], args=args)
+        return [int(v) for v in out]
+
+    async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+        return (await self.adjust([Check(key, amount, None, ttl)]))[0]
+
+    async def get(self, key: str) -> str | None:
+        value = await self._redis.get(self.prefix + key)
+        return None if value is None else str(value)
+
+    async def set(self, key: str, value: str, ttl: float | None = None) -> None:
+        await self._redis.set(self.prefix + key, value, px=None if ttl is None else _ms(ttl))
+
+    async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
+        done = await self._redis.set(self.prefix + key, value, nx=True, px=None if ttl is None else _ms(ttl))
+        return bool(done)
+
+    async def delete_prefix(self, prefix: str) -> int:
+        count = 0
+        async for key in self._redis.scan_iter(match=self.prefix + prefix + "*", count=500):
+            count += int(await self._redis.delete(key))
+        return count
+
+    async def close(self) -> None:
+        await self._redis.aclose()

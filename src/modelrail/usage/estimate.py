@@ -1,0 +1,104 @@
+"""Token estimates where the upstream gives no count: the prompt before the call (for
+reservations), and what a stream had sent when it ended without a usage chunk.
+
+Uses the offline :class:`modelrail.usage.tokens.TokenCounter` where it is installed; otherwise a
+conservative rule of thumb (one token per 4 characters, rounded up, plus per-message overhead),
+which errs high so that reservations are not too small.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import Any, Protocol
+
+from modelrail.context import RequestContext
+
+log = logging.getLogger("modelrail.usage")
+
+
+class Counter(Protocol):
+    def count_text(self, model: str, text: str) -> int: ...
+
+    def count_messages(self, model: str, messages: list[Any]) -> int: ...
+
+
+class RuleOfThumb:
+    def count_text(self, model: str, text: str) -> int:
+        return -(-len(text) // 4)
+
+    def count_messages(self, model: str, messages: list[Any]) -> int:
+        total = 3
+        for m in messages:
+            total += 4 + self.count_text(model, _text(m.get("content") if isinstance(m, dict) else m))
+        return total
+
+
+def default_counter() -> Counter:
+    try:
+        module = importlib.import_module("modelrail.usage.tokens")
+        counter: Counter = module.TokenCounter()
+        return counter
+    except Exception as exc:  # the counter is optional (the ``local`` extra); fall back
+        log.debug("token counter unavailable (%s); estimating by characters", exc)
+        return RuleOfThumb()
+
+
+class Estimator:
+    def __init__(self, counter: Counter | None = None) -> None:
+        self.counter = counter or default_counter()
+        self._fallback = RuleOfThumb()
+
+    def prompt_tokens(self, ctx: RequestContext) -> int:
+        body = ctx.body
+        model = ctx.alias
+        try:
+            if ctx.endpoint == "chat":
+                messages = body.get("messages") or []
+                return int(self.counter.count_messages(model, list(messages)))
+            key = "prompt" if ctx.endpoint == "completions" else "input"
+            return int(self.counter.count_text(model, _text(body.get(key))))
+        except Exception:
+            log.exception("token counter failed; estimating by characters")
+            return self._fallback.count_text(model, _text(body.get("messages") or body.get("prompt")))
+
+    def text_tokens(self, model: str, text: str) -> int:
+        if not text:
+            return 0
+        try:
+            return int(self.counter.count_text(model, text))
+        except Exception:
+            log.exception("token counter failed; estimating by characters")
+            return self._fallback.count_text(model, text)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return " ".join(_text(v.get("text") if isinstance(v, dict) else v) for v in value)
+    if isinstance(value, dict):
+        return _text(value.get("content") or value.get("text"))
+    return str(value)
+
+
+def stream_text(chunk: dict[str, Any]) -> str:
+    """The generated text in one stream chunk (chat delta content and tool arguments, or completion text)."""
+    out = []
+    for choice in chunk.get("choices") or ():
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            content = delta.get("content")
+            if content:
+                out.append(content)
+            for call in delta.get("tool_calls") or ():
+                args = (call.get("function") or {}).get("arguments")
+                if args:
+                    out.append(args)
+        else:
+            text = choice.get("text")
+            if text:
+                out.append(text)
+    return "".join(out)

@@ -1,0 +1,162 @@
+"""The append-only local journal that makes the ledger crash-safe.
+
+A thread (not the event loop, which may be busy under load) writes pending records as JSON lines
+and fsyncs at least every ``interval`` seconds. Segments rotate; a closed segment is deleted once
+the database holds every record in it. A live writer holds an exclusive ``flock`` on its open
+segment, so at start-up any segment that can be locked belongs to no live worker (it crashed) and
+is replayed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+log = logging.getLogger("modelrail.ledger")
+
+SUFFIX = ".jsonl"
+_ROTATE_BYTES = 8 * 1024 * 1024
+_ROTATE_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class _Segment:
+    path: Path
+    fd: int
+    opened: float
+    size: int = 0
+    last_seq: int = 0
+
+
+class Journal:
+    def __init__(self, directory: Path, interval: float) -> None:
+        self.directory = directory
+        self.interval = interval
+        self._queue: deque[tuple[int, dict[str, Any]]] = deque()
+        self._wake = threading.Event()
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        self._current: _Segment | None = None
+        self._closed: list[_Segment] = []
+        # The highest sequence number the database has committed (every record up to it).
+        self.committed_seq = 0
+        self.written_seq = 0
+
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._run, name="modelrail-journal", daemon=True)
+        self._thread.start()
+
+    def append(self, seq: int, row: dict[str, Any]) -> None:
+        self._queue.append((seq, row))
+
+    def stop(self) -> None:
+        """Write what is pending, then end the thread (blocking: call from a worker thread)."""
+        self._stop = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+        self._write()
+        self._collect(final=True)
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(self.interval)
+            try:
+                self._write()
+                self._collect(final=False)
+            except OSError:
+                log.exception("ledger journal write failed; retrying")
+                time.sleep(self.interval)
+
+    def _write(self) -> None:
+        if not self._queue:
+            return
+        parts: list[bytes] = []
+        last = 0
+        while self._queue:
+            seq, row = self._queue.popleft()
+            parts.append(orjson.dumps(row) + b"\n")
+            last = seq
+        seg = self._segment()
+        data = b"".join(parts)
+        os.write(seg.fd, data)
+        os.fsync(seg.fd)
+        seg.size += len(data)
+        seg.last_seq = last
+        self.written_seq = last
+
+    def _segment(self) -> _Segment:
+        seg = self._current
+        now = time.monotonic()
+        if seg is not None and (seg.size >= _ROTATE_BYTES or now - seg.opened >= _ROTATE_SECONDS):
+            os.close(seg.fd)  # closing releases the flock; the file stays until the database has it
+            self._closed.append(seg)
+            seg = None
+        if seg is None:
+            path = self.directory / f"journal-{os.getpid()}-{time.time_ns()}{SUFFIX}"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            seg = _Segment(path, fd, now)
+            self._current = seg
+        return seg
+
+    def _collect(self, final: bool) -> None:
+        committed = self.committed_seq
+        keep = []
+        for seg in self._closed:
+            if seg.last_seq <= committed:
+                seg.path.unlink(missing_ok=True)
+            else:
+                keep.append(seg)
+        self._closed = keep
+        cur = self._current
+        if final and cur is not None:
+            os.close(cur.fd)
+            self._current = None
+            if cur.last_seq <= committed:
+                cur.path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def orphans(directory: Path) -> Iterator[list[tuple[Path, list[dict[str, Any]]]]]:
+    """Segments no live worker holds, with their records, locked while the caller replays them.
+
+    A torn last line (the process died mid-write) is skipped: it was never fsynced whole.
+    """
+    found: list[tuple[Path, list[dict[str, Any]]]] = []
+    fds: list[int] = []
+    try:
+        for path in sorted(directory.glob(f"*{SUFFIX}")) if directory.is_dir() else []:
+            try:
+                fd = os.open(path, os.O_RDONLY)
+            except FileNotFoundError:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            fds.append(fd)
+            rows = []
+            for line in path.read_bytes().splitlines():
+                try:
+                    rows.append(orjson.loads(line))
+                except orjson.JSONDecodeError:
+                    continue
+            found.append((path, rows))
+        yield found
+    finally:
+        for fd in fds:
+            os.close(fd)

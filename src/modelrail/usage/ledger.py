@@ -1,0 +1,209 @@
+"""The usage ledger: one record per request, written off the hot path, never lost.
+
+``record`` (on the request path) only builds a dict and appends it to two queues. A journal thread
+makes every record durable on local disk within ``fsync_interval_ms``; an asyncio task inserts
+batches into the database. At start-up, journal segments left by a crashed worker are replayed
+into the database idempotently (ON CONFLICT DO NOTHING on ``record_id``); at shutdown everything
+pending is flushed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from modelrail.context import RequestContext
+from modelrail.usage.config import LedgerSettings
+from modelrail.usage.journal import Journal, orphans
+from modelrail.usage.ledger_table import metadata, usage_ledger
+from modelrail.usage.meter import Meter
+
+log = logging.getLogger("modelrail.ledger")
+usage_log = logging.getLogger("modelrail.usage")
+
+_MAX_BACKOFF = 5.0
+
+
+class Ledger:
+    """The :class:`~modelrail.stages.UsageSink` that keeps the ledger."""
+
+    def __init__(self, settings: LedgerSettings, meter: Meter, url: str, journal_dir: Path) -> None:
+        self.settings = settings
+        self.meter = meter
+        self.url = url
+        self.journal = Journal(journal_dir, settings.fsync_interval_ms / 1000)
+        self._pending: deque[tuple[int, dict[str, Any]]] = deque()
+        self._seq = 0
+        self._engine: AsyncEngine | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._wake: asyncio.Event | None = None
+
+    # -- the request path ----------------------------------------------------------------------
+
+    def record(self, ctx: RequestContext) -> None:
+        cost = self.meter.cost(ctx)
+        usage = ctx.usage
+        assert usage is not None  # meter.cost fills it in
+        now = time.time()
+        row = {
+            "record_id": uuid.uuid4().hex,
+            "request_id": ctx.request_id,
+            "created_at": ctx.created_at,
+            "finished_at": now,
+            "key_id": ctx.principal.key_id,
+            "key_display": ctx.principal.display,
+            "team_id": ctx.principal.team_id,
+            "endpoint": ctx.endpoint,
+            "model": ctx.alias,
+            "deployment": ctx.deployment,
+            "stream": ctx.stream,
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "cached_tokens": usage.cached_tokens,
+            "estimated": usage.estimated,
+            "cost_usd": cost,
+            "status": ctx.status,
+            "error_code": ctx.error_code,
+            "latency_ms": round(ctx.elapsed() * 1000, 3),
+            "ttft_ms": None if ctx.ttft is None else round(ctx.ttft * 1000, 3),
+            "cache_hit": ctx.response_headers.get("x-modelrail-cache") == "hit",
+            "attempts": ctx.attempts,
+        }
+        if usage_log.isEnabledFor(logging.INFO):
+            usage_log.info(
+                "usage key=%s model=%s deployment=%s status=%s prompt=%s completion=%s cost_usd=%.8f latency_ms=%.1f",
+                row["key_id"], ctx.alias, ctx.deployment, ctx.status, usage.prompt_tokens, usage.completion_tokens,
+                cost, row["latency_ms"],
+            )  # fmt: skip
+        self._seq += 1
+        self.journal.append(self._seq, row)
+        self._pending.append((self._seq, row))
+        if self._wake is not None and len(self._pending) >= self.settings.batch_size:
+            self._wake.set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._engine = _engine(self.url)
+        async with self._engine.begin() as conn:
+            await conn.run_sync(metadata.create_all, checkfirst=True)
+        replayed = await self.replay()
+        if replayed:
+            log.info("ledger: replayed %d record(s) from the journal", replayed)
+        self.journal.start()
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name="modelrail-ledger")
+
+    async def replay(self) -> int:
+        """Insert every record of crashed workers' journal segments; delete each segment once inserted."""
+        total = 0
+        with orphans(self.journal.directory) as found:
+            for path, rows in found:
+                for i in range(0, len(rows), self.settings.batch_size):
+                    await self._insert(rows[i : i + self.settings.batch_size])
+                total += len(rows)
+                path.unlink(missing_ok=True)
+        return total
+
+    async def close(self) -> None:
+        self._stopping = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._engine is None:
+            return
+        await self._flush(final=True)
+        await asyncio.to_thread(self.journal.stop)
+        await self._engine.dispose()
+        self._engine = None
+
+    # -- the database writer ---------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        interval = self.settings.flush_interval_ms / 1000
+        backoff = interval
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), backoff)
+            self._wake.clear()
+            ok = await self._flush(final=False)
+            backoff = interval if ok else min(_MAX_BACKOFF, backoff * 2)
+
+    async def _flush(self, final: bool) -> bool:
+        """Insert pending records in batches, oldest first. Records stay queued until committed."""
+        while self._pending:
+            batch = [self._pending[i] for i in range(min(self.settings.batch_size, len(self._pending)))]
+            try:
+                await self._insert([row for _, row in batch])
+            except Exception:
+                # The journal still has them: a later flush (or the next start-up) inserts them.
+                log.exception("ledger: database insert of %d record(s) failed", len(batch))
+                return False
+            for _ in batch:
+                self._pending.popleft()
+            self.journal.committed_seq = batch[-1][0]
+        return True
+
+    async def _insert(self, rows: list[dict[str, Any]]) -> None:
+        if not rows:
+            return
+        assert self._engine is not None
+        values = [_db_row(r) for r in rows]
+        if self._engine.dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(usage_ledger).on_conflict_do_nothing(index_elements=["record_id"])
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(usage_ledger).on_conflict_do_nothing(index_elements=["record_id"])
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt, values)
+
+    @property
+    def engine(self) -> AsyncEngine | None:
+        return self._engine
+
+
+def _db_row(row: dict[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    created = datetime.fromtimestamp(float(row["created_at"]), UTC)
+    out["created_at"] = created
+    out["finished_at"] = datetime.fromtimestamp(float(row["finished_at"]), UTC)
+    out["day"] = created.strftime("%Y-%m-%d")
+    out["key_display"] = row.get("key_display") or ""
+    return out
+
+
+def _engine(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL: readers in other workers go on while one writes; busy timeout: wait for the lock, don't fail.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()

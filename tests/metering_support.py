@@ -26,13 +26,14 @@ MSG = [{"role": "user", "content": "hello there"}]
 
 
 class StubAuth:
-    """Every caller is ``principal``: limits and budgets without a key store."""
+    """Every caller is ``principal`` (or the one its bearer token names): limits and budgets without a key store."""
 
-    def __init__(self, principal: Principal) -> None:
+    def __init__(self, principal: Principal, others: dict[str, Principal] | None = None) -> None:
         self.principal = principal
+        self.others = others or {}
 
     async def authenticate(self, credential: str | None) -> Principal:
-        return self.principal
+        return self.others.get(credential or "", self.principal)
 
     async def close(self) -> None:
         return None
@@ -119,3 +120,36 @@ async def away_from_minute_edge(margin: float = 4.0) -> None:
     left = 60 - time.time() % 60
     if left < margin:
         await asyncio.sleep(left + 0.05)
+
+
+def write_yaml(path: Path, data: dict[str, Any]) -> Path:
+    import yaml
+
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def serve(config: Path, data_dir: Path, port: int | None = None, extra_args: tuple[str, ...] = ()) -> Any:
+    """``modelrail serve`` in a subprocess on loopback; yields once /readyz says ready."""
+    import sys
+
+    from modelrail.testing.servers import free_port, serve_subprocess
+
+    port = port or free_port()
+    args = [sys.executable, "-m", "modelrail", "serve", "--config", str(config), "--port", str(port), *extra_args]
+    env = {"MODELRAIL_DATA_DIR": str(data_dir), "MODELRAIL_MASTER_KEY": MASTER_KEY}
+    return serve_subprocess(args, port, health_path="/readyz", env=env, timeout=30)
+
+
+def wait_ready(url: str, timeout: float = 20.0) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} never became ready")

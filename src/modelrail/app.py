@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from modelrail.api import admin_routing, health, models, openai_endpoints
+from modelrail.api import admin_routing, admin_usage, health, models, openai_endpoints
 from modelrail.api.drain import DrainMiddleware, watch_signals
 from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
 from modelrail.api.request_id import RequestIdMiddleware
@@ -127,7 +127,7 @@ def create_app(
         Exception: on_unexpected,
     }
     app = Starlette(
-        routes=[*openai_endpoints.routes, *models.routes, *health.routes, *admin_routing.routes],
+        routes=[*openai_endpoints.routes, *models.routes, *health.routes, *admin_usage.routes, *admin_routing.routes],
         middleware=[Middleware(RequestIdMiddleware), Middleware(DrainMiddleware, runtime=rt)],
         exception_handlers=exception_handlers,
         lifespan=lifespan,

@@ -13,11 +13,15 @@ from rich.table import Table
 
 from modelrail import __version__
 from modelrail.auth.master_key import KEY_FILE, load_or_create_master_key
+from modelrail.cli_usage import spend_command, usage
 from modelrail.settings import ConfigError, Settings, load_settings
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="modelrail: one OpenAI-compatible API for many models."
 )
+
+app.command("usage")(usage)
+app.command("spend")(spend_command)
 
 CONFIG_ENV = "MODELRAIL_CONFIG"
 
@@ -60,6 +64,15 @@ def serve(
     host = host or server.host
     port = server.port if port is None else port
     workers = workers or server.workers
+    if workers > 1 and settings.state.backend != "redis" and not settings.state.allow_per_worker:
+        # Each worker would count limits and budgets alone: N workers would allow N times the limit.
+        _err().print(
+            f"[bold red]config error[/]\nserve --workers {workers} needs shared state: set state.backend to "
+            "'redis' (with state.redis_url), run one worker, or set state.allow_per_worker: true to accept "
+            "that each worker enforces limits and budgets alone.",
+            highlight=False,
+        )
+        raise typer.Exit(2)
 
     console = _err()
     if not settings.auth.master_key:

@@ -54,6 +54,8 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc to count worker processes")
 def test_two_workers_serve_concurrently(tmp_path):
     config = write_config(tmp_path, "http://127.0.0.1:9")
+    # Several workers without Redis must opt out of shared limits, or serve refuses to start.
+    config.write_text(config.read_text() + "state: {allow_per_worker: true}\n")
     with serve_modelrail(config, tmp_path, workers=2) as served:
         # uvicorn's supervisor forks one process per worker.
         deadline = time.monotonic() + 10

@@ -53,7 +53,8 @@ class Alerts:
         thresholds: tuple[float, ...],
     ) -> None:
         for t in thresholds:
-            if budget <= 0 or spend < t * budget:
+            # Compared in nano-dollars: 0.8 * 0.10 is 0.08000000000000002 in floats.
+            if budget <= 0 or round(spend * 1e9) < round(t * budget * 1e9):
                 continue
             key = f"alert:{scope}:{ident}:{period_id}:{t:g}"
             if not await self.state.set_if_absent(key, "1", ttl):

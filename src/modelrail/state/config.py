@@ -14,3 +14,6 @@ class StateSettings(BaseModel):
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Every key modelrail writes starts with this, so several deployments (or test runs) can share a Redis.
     prefix: str = Field(default="modelrail:", min_length=1)
+    # With the memory backend, ``serve --workers N`` (N > 1) refuses to start: each worker would
+    # enforce every limit and budget alone. Set this to accept that anyway (benchmarks, no limits).
+    allow_per_worker: bool = False

@@ -131,6 +131,11 @@ class Ledger:
         await self._engine.dispose()
         self._engine = None
 
+    async def flush(self) -> None:
+        """Insert what is pending now (a report wants this worker's latest records)."""
+        if self._engine is not None:
+            await self._flush(final=False)
+
     # -- the database writer ---------------------------------------------------------------------
 
     async def _run(self) -> None:

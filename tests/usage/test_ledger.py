@@ -1,0 +1,95 @@
+"""The ledger: one record per admitted request, flushed at shutdown, journal replayed idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+
+from modelrail.auth.principal import Principal
+from modelrail.limits.stages import build_stages
+from modelrail.settings import settings_from_dict
+from tests.conftest import running
+from tests.metering_support import build_app, chat, ledger_rows, settings_dict
+
+FAKE = [{"name": "fake-chat", "provider": "fake", "reply": "one two three"}]
+
+
+async def test_every_request_has_one_record_after_shutdown(tmp_path):
+    app = build_app(tmp_path, FAKE, Principal(key_id="k1", name="one", team_id="t1", display="mr-k1"))
+    async with running(app) as client:
+        responses = await asyncio.gather(*(client.post("/v1/chat/completions", json=chat()) for _ in range(40)))
+        streamed = await client.post("/v1/chat/completions", json=chat(stream=True))
+        assert streamed.status_code == 200
+    ids = {r.headers["x-request-id"] for r in responses} | {streamed.headers["x-request-id"]}
+    rows = await ledger_rows(tmp_path / "ledger.db")
+    assert len(rows) == 41
+    assert {r["request_id"] for r in rows} == ids
+    row = next(r for r in rows if r["request_id"] == streamed.headers["x-request-id"])
+    assert row["stream"] and not row["estimated"] and row["completion_tokens"] == 3
+    assert row["key_id"] == "k1" and row["team_id"] == "t1" and row["key_display"] == "mr-k1"
+    assert row["model"] == "fake-chat" and row["deployment"] == "fake-chat#0" and row["status"] == 200
+    assert row["latency_ms"] > 0 and row["ttft_ms"] is not None
+    # Everything reached the database, so no journal segment is left behind.
+    assert not list((tmp_path / "journal").glob("*.jsonl"))
+
+
+async def test_failed_upstream_is_recorded_with_its_status(tmp_path):
+    models = [{"name": "fake-chat", "provider": "fake", "fail_rate": 1.0, "fail_status": 500}]
+    app = build_app(tmp_path, models, Principal(key_id="k1", name="one"), router={"retry": {"max_retries": 0}})
+    async with running(app) as client:
+        r = await client.post("/v1/chat/completions", json=chat())
+        assert r.status_code >= 500
+    rows = await ledger_rows(tmp_path / "ledger.db")
+    assert [(row["status"], row["cost_usd"], row["completion_tokens"]) for row in rows] == [(r.status_code, 0.0, 0)]
+
+
+async def test_journal_replay_is_idempotent(tmp_path):
+    """Records journaled by a crashed worker are inserted at start-up, once, however often replayed."""
+    settings = settings_from_dict(settings_dict(tmp_path, FAKE), env={})
+    journal = tmp_path / "journal"
+    journal.mkdir()
+    rows = [
+        {
+            "record_id": f"rec{i:04d}", "request_id": f"req-{i}", "created_at": 1_790_000_000.0 + i,
+            "finished_at": 1_790_000_000.5 + i, "key_id": "k", "key_display": "", "team_id": None,
+            "endpoint": "chat", "model": "fake-chat", "deployment": "fake-chat#0", "stream": False,
+            "prompt_tokens": 5, "completion_tokens": 3, "cached_tokens": 0, "estimated": False,
+            "cost_usd": 0.0, "status": 200, "error_code": None, "latency_ms": 1.0, "ttft_ms": None,
+            "cache_hit": False, "attempts": 1,
+        }
+        for i in range(25)
+    ]  # fmt: skip
+    data = b"".join(orjson.dumps(r) + b"\n" for r in rows)
+    # Two copies of the same records (a segment replayed before, then left behind) and a torn last line.
+    (journal / "journal-1-1.jsonl").write_bytes(data)
+    (journal / "journal-1-2.jsonl").write_bytes(data + b'{"record_id": "torn')
+    stages = build_stages(settings, {})
+    await stages.start()
+    await stages.close()
+    stored = await ledger_rows(tmp_path / "ledger.db")
+    assert sorted(r["record_id"] for r in stored) == [r["record_id"] for r in rows]
+    assert not list(journal.glob("*.jsonl"))
+    # Start again with a fresh copy: nothing doubles.
+    (journal / "journal-2-1.jsonl").write_bytes(data)
+    stages = build_stages(settings, {})
+    await stages.start()
+    await stages.close()
+    assert len(await ledger_rows(tmp_path / "ledger.db")) == 25
+
+
+async def test_a_live_workers_journal_is_not_replayed(tmp_path):
+    """A segment another live worker holds (flock) is left to it."""
+    settings = settings_from_dict(settings_dict(tmp_path, FAKE), env={})
+    live = build_stages(settings, {})
+    await live.start()
+    live.usage.journal.append(1, {"record_id": "x"})
+    await asyncio.sleep(0.1)
+    held = list((tmp_path / "journal").glob("*.jsonl"))
+    assert len(held) == 1
+    other = build_stages(settings, {})
+    await other.start()
+    assert held[0].exists()
+    await other.close()
+    live.usage.journal.committed_seq = 1
+    await live.close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from modelrail.auth.principal import Budget, Limits
 from modelrail.budgets.alerts import Alerts
@@ -30,8 +31,7 @@ WINDOW = 60.0
 _SCOPES = {"k": "key", "t": "team", "m": "model"}
 
 
-@dataclass(frozen=True, slots=True)
-class _Slot:
+class _Slot(NamedTuple):
     """What one check in a reservation stands for."""
 
     scope: str  # k / t / m
@@ -62,6 +62,7 @@ class LimitsAdmission:
         self.alerts = alerts
         # Keyed by the context object's id: client-chosen request ids need not be unique.
         self._pending: dict[int, Reservation] = {}
+        self._periods: dict[tuple[str, int], tuple[str, float | None, float | None]] = {}
 
     async def admit(self, ctx: RequestContext) -> None:
         now = time.time()
@@ -101,14 +102,14 @@ class LimitsAdmission:
                 rate = self.meter.pricing.for_alias(ctx.alias)
                 worst = rate.worst_case(prompt, cap if cap is not None else self.settings.max_output_tokens)
                 res.cost_nano = to_nano(worst)
-            pid, ttl, left = period_of(budget.period, now)
+            pid, ttl, left = self._period(budget.period, now)
             limit = to_nano(budget.usd)
             res.checks.append(Check(f"bud:{scope}:{who}:{pid}", res.cost_nano, limit, ttl))
             res.slots.append(_Slot(scope, who, "budget", limit, budget, pid, left))
         if res.checks:
             outcome = await self.state.reserve(res.checks)
             if isinstance(outcome, Denied):
-                raise self._refusal(res.slots[outcome.index], outcome, now)
+                raise self._refusal(res.slots[outcome.at], outcome, now)
             set_rate_headers(ctx.response_headers, res.slots, outcome, now, WINDOW)
         self._pending[id(ctx)] = res
 
@@ -147,6 +148,16 @@ class LimitsAdmission:
                 budget=slot.budget.usd,
                 thresholds=slot.budget.alert_thresholds,
             )
+
+    def _period(self, period: str, now: float) -> tuple[str, float | None, float | None]:
+        # Calendar arithmetic per request is measurable; a period's id changes at most once a second here.
+        key = (period, int(now))
+        hit = self._periods.get(key)
+        if hit is None:
+            if len(self._periods) > 16:
+                self._periods.clear()
+            hit = self._periods[key] = period_of(period, now)
+        return hit
 
     async def close(self) -> None:
         await self.alerts.close()

@@ -25,33 +25,31 @@ class MemoryState:
         entry = self._values.get(key)
         if entry is None:
             return None
-        value, expires = entry
+        expires = entry[1]
         if expires is not None and expires <= now:
             del self._values[key]
             return None
-        return value
-
-    def _int(self, key: str, now: float) -> int:
-        value = self._live(key, now)
-        return int(value) if value is not None else 0
+        return entry[0]
 
     def _add(self, key: str, amount: int, ttl: float | None, now: float) -> int:
-        entry = self._values.get(key)
-        value = self._int(key, now)
-        expires = entry[1] if entry is not None and key in self._values else None
-        if expires is None and ttl is not None:
-            expires = now + ttl
-        new = value + amount
-        self._values[key] = (new, expires)
-        self._wrote(now)
-        return new
-
-    def _wrote(self, now: float) -> None:
+        values = self._values
+        entry = values.get(key)
+        if entry is None or (entry[1] is not None and entry[1] <= now):
+            new = amount
+            expires = None if ttl is None else now + ttl
+        else:
+            new = int(entry[0]) + amount
+            expires = entry[1] if entry[1] is not None or ttl is None else now + ttl
+        values[key] = (new, expires)
         self._writes += 1
         if self._writes % _SWEEP_EVERY == 0:
-            dead = [k for k, (_, exp) in self._values.items() if exp is not None and exp <= now]
-            for k in dead:
-                del self._values[k]
+            self._sweep(now)
+        return new
+
+    def _sweep(self, now: float) -> None:
+        dead = [k for k, (_, exp) in self._values.items() if exp is not None and exp <= now]
+        for k in dead:
+            del self._values[k]
 
     def _remaining(self, key: str, now: float) -> float | None:
         entry = self._values.get(key)
@@ -62,10 +60,12 @@ class MemoryState:
     async def reserve(self, checks: Sequence[Check]) -> list[int] | Denied:
         now = self._clock()
         p = self.prefix
+        values = self._values
         for i, c in enumerate(checks):
             if c.limit is None:
                 continue
-            current = self._int(p + c.key, now)
+            entry = values.get(p + c.key)
+            current = 0 if entry is None or (entry[1] is not None and entry[1] <= now) else int(entry[0])
             if current + c.amount > c.limit:
                 return Denied(i, current, self._remaining(p + c.key, now))
         return [self._add(p + c.key, c.amount, c.ttl, now) for c in checks]
@@ -84,7 +84,7 @@ class MemoryState:
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
         now = self._clock()
         self._values[self.prefix + key] = (value, None if ttl is None else now + ttl)
-        self._wrote(now)
+        self._writes += 1
 
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
         now = self._clock()

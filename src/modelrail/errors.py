@@ -95,6 +95,14 @@ class Overloaded(ModelrailError):
     default_code = "overloaded"
 
 
+class StateUnavailable(ModelrailError):
+    """The shared state (Redis) cannot be reached: limits and budgets cannot be checked, so refuse."""
+
+    status = 503
+    type = "server_error"
+    default_code = "state_unavailable"
+
+
 class InternalError(ModelrailError):
     status = 500
     type = "server_error"

@@ -114,3 +114,13 @@ async def test_no_limits_no_headers(tmp_path):
         assert r.status_code == 200
         assert "x-ratelimit-limit-requests" not in r.headers
         assert "x-modelrail-cost-usd" in r.headers
+
+
+async def test_unreachable_redis_refuses_with_503(tmp_path):
+    principal = Principal(key_id="k-down", name="k", key_limits=Limits(rpm=5))
+    state = {"backend": "redis", "redis_url": "redis://127.0.0.1:1/0", "prefix": unique_prefix()}
+    app = build_app(tmp_path, FAKE, principal, state=state)
+    async with running(app) as client:
+        r = await client.post("/v1/chat/completions", json=chat())
+        assert r.status_code == 503
+        assert r.json()["error"]["code"] == "state_unavailable"

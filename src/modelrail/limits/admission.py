@@ -18,7 +18,7 @@ from modelrail.auth.principal import Budget, Limits
 from modelrail.budgets.alerts import Alerts
 from modelrail.budgets.periods import period_of
 from modelrail.context import RequestContext
-from modelrail.errors import QuotaExceeded, RateLimited
+from modelrail.errors import QuotaExceeded, RateLimited, StateUnavailable
 from modelrail.limits.config import LimitsSettings, RateLimit
 from modelrail.limits.headers import set_rate_headers
 from modelrail.state.base import Check, Denied, StateBackend
@@ -134,7 +134,13 @@ class LimitsAdmission:
                 deltas.append(Check(check.key, cost_nano - res.cost_nano, None, check.ttl))
         if not deltas:
             return
-        values = await self.state.adjust(deltas)
+        try:
+            values = await self.state.adjust(deltas)
+        except StateUnavailable as exc:
+            # The upstream has answered: the client gets its answer. The counters are off until
+            # their windows end (concurrency slots time out after ``concurrency_ttl_s``).
+            log.error("settling %s failed: %s", ctx.request_id, exc.message)
+            return
         for i, slot in budget_at:
             if cost_nano <= 0 or slot.budget is None:
                 continue

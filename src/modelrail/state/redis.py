@@ -6,9 +6,11 @@ written from Python in separate round trips. Needs the ``redis`` extra (redis-py
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from modelrail.errors import StateUnavailable
 from modelrail.state.base import Check, Denied
 
 if TYPE_CHECKING:
@@ -52,6 +54,17 @@ return out
 """
 
 
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Redis' exceptions become modelrail's, here at the edge."""
+    from redis.exceptions import RedisError
+
+    try:
+        yield
+    except RedisError as exc:
+        raise StateUnavailable(f"The shared state (Redis) is unavailable: {type(exc).__name__}.") from exc
+
+
 def _ms(ttl: float | None) -> int:
     return -1 if ttl is None else max(1, int(ttl * 1000))
 
@@ -72,7 +85,8 @@ class RedisState:
         args: list[int] = []
         for c in checks:
             args += [c.amount, -1 if c.limit is None else c.limit, _ms(c.ttl)]
-        out = await self._reserve(keys=keys, args=args)
+        with _translated():
+            out = await self._reserve(keys=keys, args=args)
         if int(out[0]) == 0:
             return [int(v) for v in out[1:]]
         pttl = int(out[2])
@@ -84,21 +98,25 @@ class RedisState:
         args: list[int] = []
         for d in deltas:
             args += [d.amount, _ms(d.ttl)]
-        out = await self._adjust(keys=[self.prefix + d.key for d in deltas], args=args)
+        with _translated():
+            out = await self._adjust(keys=[self.prefix + d.key for d in deltas], args=args)
         return [int(v) for v in out]
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         return (await self.adjust([Check(key, amount, None, ttl)]))[0]
 
     async def get(self, key: str) -> str | None:
-        value = await self._redis.get(self.prefix + key)
+        with _translated():
+            value = await self._redis.get(self.prefix + key)
         return None if value is None else str(value)
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        await self._redis.set(self.prefix + key, value, px=None if ttl is None else _ms(ttl))
+        with _translated():
+            await self._redis.set(self.prefix + key, value, px=None if ttl is None else _ms(ttl))
 
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
-        done = await self._redis.set(self.prefix + key, value, nx=True, px=None if ttl is None else _ms(ttl))
+        with _translated():
+            done = await self._redis.set(self.prefix + key, value, nx=True, px=None if ttl is None else _ms(ttl))
         return bool(done)
 
     async def delete_prefix(self, prefix: str) -> int:

@@ -25,6 +25,7 @@ from modelrail.limits.stages import build_stages
 from modelrail.providers.base import Provider
 from modelrail.providers.registry import UnknownProvider, provider_class
 from modelrail.router.breaker import Breakers, build_store
+from modelrail.router.config import unknown_aliases
 from modelrail.router.costs import cost_of, load_costs
 from modelrail.router.deployment import Deployment
 from modelrail.router.router import Router
@@ -53,6 +54,9 @@ def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], 
             cost=entry.cost if entry.cost is not None else cost_of(provider.config.model, costs),
         )
         table.setdefault(entry.name, []).append(dep)
+    problems = unknown_aliases(settings.router, set(table))
+    if problems:
+        raise ConfigError("\n".join(f"{settings.source}: {p}" for p in problems))
     return table, providers
 
 

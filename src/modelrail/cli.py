@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelrail import __version__
+from modelrail import __version__, cli_admin
 from modelrail.auth.master_key import KEY_FILE, load_or_create_master_key
 from modelrail.cli_usage import spend_command, usage
 from modelrail.settings import ConfigError, Settings, load_settings
@@ -19,6 +19,10 @@ from modelrail.settings import ConfigError, Settings, load_settings
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, help="modelrail: one OpenAI-compatible API for many models."
 )
+
+app.add_typer(cli_admin.keys_app, name="keys")
+app.add_typer(cli_admin.teams_app, name="teams")
+app.command("migrate")(cli_admin.migrate)
 
 app.command("usage")(usage)
 app.command("spend")(spend_command)

@@ -60,6 +60,14 @@ class NotFound(ModelrailError):
     type = "invalid_request_error"
 
 
+class Conflict(ModelrailError):
+    """The request clashes with what exists (a taken name, a team that still has keys)."""
+
+    status = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
+
+
 class ModelNotFound(NotFound):
     default_code = "model_not_found"
 

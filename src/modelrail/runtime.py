@@ -9,6 +9,7 @@ from modelrail.gateway import Gateway
 from modelrail.providers.base import Provider
 from modelrail.router.router import Router
 from modelrail.settings import Settings
+from modelrail.store.keys import KeyStore
 
 
 @dataclass(slots=True)
@@ -20,3 +21,5 @@ class Runtime:
     providers: list[Provider] = field(default_factory=list)
     ready: bool = False
     draining: bool = False
+    # Teams and API keys (the admin API, tests); the authenticator reads it through its cache.
+    key_store: KeyStore | None = None

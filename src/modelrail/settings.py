@@ -50,6 +50,22 @@ class ServerSettings(_Section):
 
 class AuthSettings(_Section):
     master_key: str | None = None
+    # HMAC pepper for stored key hashes; else MODELRAIL_KEY_PEPPER, else a file in the data dir.
+    # Every worker and replica sharing one database needs the same one.
+    key_pepper: str | None = None
+    # Seconds between each worker's checks for revoked or changed keys (a revocation is seen within
+    # about this long) and how old that check may get before cached keys are not trusted.
+    key_poll_interval: float = Field(default=0.25, gt=0, le=1.0)
+    key_max_staleness: float = Field(default=1.0, gt=0)
+    # Seconds between batched writes of keys' last_used_at.
+    key_touch_interval: float = Field(default=5.0, gt=0)
+
+
+class DatabaseSettings(_Section):
+    # SQLAlchemy async URL; default: SQLite in the data dir. PostgreSQL: postgresql+asyncpg://user:pw@host/db
+    url: str | None = None
+    migrate_on_start: bool = True
+    echo: bool = False
 
 
 class DeploymentSettings(BaseModel):
@@ -75,6 +91,7 @@ class DeploymentSettings(BaseModel):
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     data_dir: Path | None = None
     models: list[DeploymentSettings] = Field(default_factory=list)
     router: RouterSettings = Field(default_factory=RouterSettings)

@@ -118,7 +118,7 @@ async def test_non_retryable_errors_are_not_retried():
 
 
 async def test_stream_cut_after_first_chunk_is_not_retried_and_ends_with_an_error_event():
-    app = build([fake("m"), fake("m")], fallbacks={"m": ["other"]})
+    app = build([fake("m"), fake("m"), fake("other")], fallbacks={"m": ["other"]})
     app2_models = deps(app, "m")
     for d in app2_models:
         d.provider.program({"kind": "cut", "after_chunks": 1})
@@ -133,6 +133,7 @@ async def test_stream_cut_after_first_chunk_is_not_retried_and_ends_with_an_erro
     events = sse_events(r.text)
     assert [orjson.loads(e)["choices"][0]["delta"].get("content") for e in events[:-1]] == ["", "one"]
     assert sum(d.provider.calls for d in app2_models) == 1
+    assert deps(app, "other")[0].provider.calls == 0
     assert all(d.stats.in_flight == 0 for d in app2_models)
 
 
@@ -233,3 +234,14 @@ async def test_admin_deployments_needs_a_key():
     async with running(app) as client:
         r = await client.get("/admin/v1/deployments")
     assert r.status_code == 401
+
+
+def test_router_config_naming_unknown_models_is_refused():
+    import pytest
+
+    from modelrail.settings import ConfigError
+
+    with pytest.raises(ConfigError, match=r"router.fallbacks.m: no model is named 'nope'"):
+        build([fake("m")], fallbacks={"m": ["nope"]})
+    with pytest.raises(ConfigError, match=r"router.auto.premium"):
+        build([fake("m")], auto={"cheap": "m", "premium": "big"})

@@ -123,7 +123,7 @@ class AutoSettings(_Section):
     cheap: str
     premium: str
     # A request scoring at or above this goes to ``premium``.
-    threshold: float = 2.0
+    threshold: float = 1.0
     rules: list[DifficultyRule] = Field(default_factory=default_rules)
 
 
@@ -152,3 +152,23 @@ class RouterSettings(_Section):
 
     def strategy_for(self, alias: str) -> Strategy:
         return self.strategies.get(alias, self.strategy)
+
+
+def unknown_aliases(settings: RouterSettings, aliases: set[str]) -> list[str]:
+    """Problems with aliases the router section names but no ``models:`` entry serves."""
+    problems = []
+    for section in ("strategies", "fallbacks", "context_fallbacks", "ttft_fallback_ms"):
+        mapping: dict[str, object] = getattr(settings, section)
+        for alias, value in mapping.items():
+            if alias not in aliases:
+                problems.append(f"router.{section}.{alias}: no model is named '{alias}'")
+            targets = value if isinstance(value, list) else []
+            problems += [f"router.{section}.{alias}: no model is named '{t}'" for t in targets if t not in aliases]
+    if settings.auto is not None:
+        for field in ("cheap", "premium"):
+            name = getattr(settings.auto, field)
+            if name not in aliases:
+                problems.append(f"router.auto.{field}: no model is named '{name}'")
+        if settings.auto.name in aliases:
+            problems.append(f"router.auto.name: '{settings.auto.name}' is already a model's name")
+    return problems

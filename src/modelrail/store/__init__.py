@@ -1,0 +1,1 @@
+"""Durable storage: teams, API keys and the audit log (SQLAlchemy 2 async + Alembic migrations)."""

@@ -1,0 +1,122 @@
+"""The breaker's transitions, the same for the memory store and the Redis store."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from modelrail.router.breaker import Breakers, BreakerStore, MemoryBreakerStore
+from modelrail.router.config import BreakerSettings
+
+CFG = BreakerSettings(window=10, min_requests=4, min_failures=3, error_rate=0.5, cooldown=5, half_open_probes=1)
+
+
+def _redis_up() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def store(request) -> AsyncIterator[BreakerStore]:
+    if request.param == "memory":
+        yield MemoryBreakerStore(CFG)
+        return
+    if not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    from modelrail.router.breaker_redis import RedisBreakerStore
+
+    prefix = f"modelrail-test:{uuid.uuid4().hex}:"
+    redis_store = RedisBreakerStore(CFG.model_copy(update={"key_prefix": prefix}))
+    yield redis_store
+    await redis_store.reset("d")
+    await redis_store.close()
+
+
+async def test_opens_on_error_rate_then_half_opens_then_closes(store: BreakerStore):
+    t = 1000.0
+    for ok in (True, False, False):
+        assert await store.allow("d", t)
+        assert await store.record("d", ok, t) == "closed"
+    # Fourth call, third failure: 3 of 4 failed, at least min_requests and min_failures.
+    assert await store.record("d", False, t) == "open"
+    assert not await store.allow("d", t + 1)
+    assert (await store.snapshot("d", t + 1)).state == "open"
+    # After the cooldown one probe goes through, and only one.
+    assert await store.allow("d", t + 5.1)
+    assert not await store.allow("d", t + 5.2)
+    assert (await store.snapshot("d", t + 5.2)).state == "half_open"
+    assert await store.record("d", True, t + 5.3) == "closed"
+    assert await store.allow("d", t + 5.4)
+    snap = await store.snapshot("d", t + 5.4)
+    assert snap.opened == 1 and snap.calls == 0
+
+
+async def test_a_failed_probe_opens_it_again(store: BreakerStore):
+    t = 2000.0
+    for _ in range(4):
+        await store.record("d", False, t)
+    assert (await store.snapshot("d", t)).state == "open"
+    assert await store.allow("d", t + 6)
+    assert await store.record("d", False, t + 6.1) == "open"
+    assert not await store.allow("d", t + 7)
+    assert await store.allow("d", t + 11.2)
+
+
+async def test_failures_in_separate_windows_do_not_add_up(store: BreakerStore):
+    t = 3000.0
+    for i in range(6):
+        # Two failures per 10 s window, never three in one.
+        assert await store.record("d", False, t + i * 6) == "closed"
+
+
+async def test_a_probe_that_never_reports_back_frees_its_slot_after_a_cooldown(store: BreakerStore):
+    t = 4000.0
+    for _ in range(4):
+        await store.record("d", False, t)
+    assert await store.allow("d", t + 5.5)  # the probe goes and is never heard of again
+    assert not await store.allow("d", t + 6)
+    assert await store.allow("d", t + 10.6)
+
+
+async def test_disabled_breakers_and_a_broken_store_let_calls_through():
+    class Broken(MemoryBreakerStore):
+        async def allow(self, key: str, now: float) -> bool:
+            raise ConnectionError("down")
+
+        async def record(self, key: str, ok: bool, now: float):  # type: ignore[override]
+            raise ConnectionError("down")
+
+    assert await Breakers(CFG, Broken(CFG)).allow("d")
+    await Breakers(CFG, Broken(CFG)).record("d", False)
+    off = Breakers(CFG.model_copy(update={"enabled": False}), MemoryBreakerStore(CFG))
+    for _ in range(10):
+        await off.record("d", False)
+    assert await off.allow("d")
+
+
+@pytest.mark.redis
+async def test_two_replicas_share_one_redis_breaker():
+    if not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    from modelrail.router.breaker_redis import RedisBreakerStore
+
+    cfg = CFG.model_copy(update={"key_prefix": f"modelrail-test:{uuid.uuid4().hex}:"})
+    a, b = RedisBreakerStore(cfg), RedisBreakerStore(cfg)
+    try:
+        t = 5000.0
+        for store in (a, b, a, b):
+            await store.record("shared", False, t)
+        # Failures seen by two replicas opened it for both.
+        assert not await a.allow("shared", t + 1)
+        assert not await b.allow("shared", t + 1)
+        assert (await b.snapshot("shared", t + 1)).state == "open"
+    finally:
+        await a.reset("shared")
+        await a.close()
+        await b.close()

@@ -1,0 +1,215 @@
+"""Offline token counting for OpenAI models, with tiktoken and no network.
+
+tiktoken downloads its encodings on first use, which a machine without internet cannot do. The
+``bpe-openai`` package ships the same two encoding files (``cl100k_base``, ``o200k_base``); they
+are read from its data folder, checked against the SHA-256 hashes tiktoken itself pins for them,
+and handed to tiktoken, so the counts are tiktoken's own.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import hashlib
+import importlib.util
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import tiktoken
+
+O200K = "o200k_base"
+CL100K = "cl100k_base"
+
+# The hashes tiktoken checks for these files (tiktoken_ext/openai_public.py).
+_EXPECTED_SHA256 = {
+    CL100K: "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
+    O200K: "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
+}
+
+# Split patterns and special tokens, as tiktoken defines them for each encoding.
+_PATTERNS = {
+    CL100K: (
+        r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}++|\p{N}{1,3}+| ?[^\s\p{L}\p{N}]++[\r\n]*+"""
+        r"""|\s++$|\s*[\r\n]|\s+(?!\S)|\s"""
+    ),
+    O200K: "|".join(
+        [
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]*[\p{Ll}\p{Lm}\p{Lo}\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""[^\r\n\p{L}\p{N}]?[\p{Lu}\p{Lt}\p{Lm}\p{Lo}\p{M}]+[\p{Ll}\p{Lm}\p{Lo}\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?""",
+            r"""\p{N}{1,3}""",
+            r""" ?[^\s\p{L}\p{N}]+[\r\n/]*""",
+            r"""\s*[\r\n]+""",
+            r"""\s+(?!\S)""",
+            r"""\s+""",
+        ]
+    ),
+}
+_SPECIAL = {
+    CL100K: {
+        "<|endoftext|>": 100257,
+        "<|fim_prefix|>": 100258,
+        "<|fim_middle|>": 100259,
+        "<|fim_suffix|>": 100260,
+        "<|endofprompt|>": 100276,
+    },
+    O200K: {"<|endoftext|>": 199999, "<|endofprompt|>": 200018},
+}
+
+# Model-name prefixes, longest match wins. Checked after stripping a "provider/" prefix.
+_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("gpt-4o", O200K),
+    ("gpt-4.1", O200K),
+    ("gpt-4.5", O200K),
+    ("gpt-5", O200K),
+    ("chatgpt-4o", O200K),
+    ("gpt-oss", O200K),
+    ("o1", O200K),
+    ("o3", O200K),
+    ("o4", O200K),
+    ("gpt-4", CL100K),
+    ("gpt-35", CL100K),
+    ("gpt-3.5", CL100K),
+    ("text-embedding-", CL100K),
+    ("davinci-002", CL100K),
+    ("babbage-002", CL100K),
+)
+
+# OpenAI's accounting for chat messages: each message is wrapped in about 3 tokens, a ``name``
+# costs one more, and every reply is primed with 3 (``<|start|>assistant<|message|>``).
+_PER_MESSAGE = 3
+_PER_NAME = 1
+_REPLY_PRIMING = 3
+# Non-text content parts (images, audio, files) are billed by their size, which the message
+# does not show; each is counted as OpenAI's smallest image charge, so a count never ignores them.
+_NON_TEXT_PART = 85
+
+
+class EncodingDataError(RuntimeError):
+    """The encoding file is missing, or is not the file tiktoken expects."""
+
+
+def encoding_for_model(model: str) -> str:
+    """The encoding name for an OpenAI model id, such as ``gpt-4o-mini`` or ``openai/gpt-4``.
+
+    gpt-4o, gpt-4.1, gpt-4.5, gpt-5, o1, o3, o4 and gpt-oss use ``o200k_base``; gpt-4, gpt-3.5 and
+    text-embedding-* use ``cl100k_base``. Any other model, including non-OpenAI ones, falls back to
+    ``o200k_base``: an estimate, not that model's own count.
+    """
+    name = model.rsplit("/", 1)[-1].lower()
+    best = ""
+    encoding = O200K
+    for prefix, enc in _PREFIXES:
+        if name.startswith(prefix) and len(prefix) > len(best):
+            best, encoding = prefix, enc
+    return encoding
+
+
+class TokenCounter:
+    """Counts tokens as OpenAI's models do, offline. Build one at start-up and share it.
+
+    Encodings are loaded on first use (about half a second each) and kept by the instance.
+    Unknown models are counted with ``o200k_base`` (see :func:`encoding_for_model`).
+    Thread-safe: counting may run in worker threads.
+    """
+
+    def __init__(self, data_dir: Path | None = None) -> None:
+        self._data_dir = data_dir
+        self._encodings: dict[str, tiktoken.Encoding] = {}
+        self._lock = threading.Lock()
+
+    def encoding(self, name: str) -> tiktoken.Encoding:
+        enc = self._encodings.get(name)
+        if enc is not None:
+            return enc
+        with self._lock:
+            enc = self._encodings.get(name)
+            if enc is None:
+                enc = self._load(name)
+                self._encodings[name] = enc
+        return enc
+
+    def count_text(self, model: str, text: str) -> int:
+        """Tokens in ``text``. Special-token strings in it count as ordinary text, as OpenAI does."""
+        if not text:
+            return 0
+        return len(self.encoding(encoding_for_model(model)).encode_ordinary(text))
+
+    def count_messages(self, model: str, messages: Iterable[Mapping[str, Any]]) -> int:
+        """Prompt tokens of a chat request's ``messages``, with OpenAI's per-message overhead.
+
+        Text, names, tool calls (function name and arguments) and tool-call ids are counted
+        exactly; each non-text content part (image, audio, file) as 85 tokens, a floor.
+        """
+        enc = self.encoding(encoding_for_model(model))
+        total = _REPLY_PRIMING
+        for message in messages:
+            total += _PER_MESSAGE
+            for key, value in message.items():
+                if key == "name" and isinstance(value, str):
+                    total += _PER_NAME + len(enc.encode_ordinary(value))
+                elif key in ("role", "tool_call_id") and isinstance(value, str):
+                    total += len(enc.encode_ordinary(value))
+                elif key == "content":
+                    total += _content_tokens(enc, value)
+                elif key == "tool_calls" and isinstance(value, list):
+                    total += _tool_call_tokens(enc, value)
+        return total
+
+    def _load(self, name: str) -> tiktoken.Encoding:
+        if name not in _EXPECTED_SHA256:
+            raise EncodingDataError(f"no offline data for encoding '{name}'")
+        path = (self._data_dir or _bpe_openai_data_dir()) / f"{name}.tiktoken.gz"
+        try:
+            raw = gzip.decompress(path.read_bytes())
+        except (OSError, EOFError) as exc:
+            raise EncodingDataError(f"cannot read {path}: {exc}") from None
+        if hashlib.sha256(raw).hexdigest() != _EXPECTED_SHA256[name]:
+            raise EncodingDataError(f"{path} is not the {name} file that tiktoken expects (hash differs)")
+        ranks: dict[bytes, int] = {}
+        for line in raw.splitlines():
+            if line:
+                token, rank = line.split()
+                ranks[base64.b64decode(token)] = int(rank)
+        return tiktoken.Encoding(name, pat_str=_PATTERNS[name], mergeable_ranks=ranks, special_tokens=_SPECIAL[name])
+
+
+def _bpe_openai_data_dir() -> Path:
+    # find_spec of a top-level name locates the package without importing it.
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
+        raise EncodingDataError("the 'bpe-openai' package is not installed (pip install 'modelrail[local]')")
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+def _content_tokens(enc: tiktoken.Encoding, content: Any) -> int:
+    if isinstance(content, str):
+        return len(enc.encode_ordinary(content))
+    if not isinstance(content, list):
+        return 0
+    total = 0
+    for part in content:
+        if not isinstance(part, Mapping):
+            continue
+        text = part.get("text") if part.get("type") in ("text", "input_text", "output_text") else None
+        if isinstance(text, str):
+            total += len(enc.encode_ordinary(text))
+        elif part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+            total += len(enc.encode_ordinary(part["refusal"]))
+        else:
+            total += _NON_TEXT_PART
+    return total
+
+
+def _tool_call_tokens(enc: tiktoken.Encoding, calls: list[Any]) -> int:
+    total = 0
+    for call in calls:
+        fn = call.get("function") if isinstance(call, Mapping) else None
+        if not isinstance(fn, Mapping):
+            continue
+        for field in ("name", "arguments"):
+            value = fn.get(field)
+            if isinstance(value, str):
+                total += len(enc.encode_ordinary(value))
+    return total

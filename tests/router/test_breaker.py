@@ -120,3 +120,46 @@ async def test_two_replicas_share_one_redis_breaker():
         await a.reset("shared")
         await a.close()
         await b.close()
+
+
+async def test_an_unreachable_redis_fails_open(caplog):
+    from modelrail.router.breaker_redis import RedisBreakerStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens here once the socket closes
+    store = RedisBreakerStore(CFG.model_copy(update={"store": "redis", "redis_url": f"redis://127.0.0.1:{port}/0"}))
+    breakers = Breakers(CFG, store)
+    try:
+        assert await breakers.allow("d")
+        await breakers.record("d", False)
+        assert await breakers.allow("d")
+    finally:
+        await breakers.close()
+    assert sum("breaker store unavailable" in r.message for r in caplog.records) == 1
+
+
+@pytest.mark.redis
+async def test_replicas_on_redis_agree_through_the_app():
+    if not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    from tests.conftest import AUTH, running
+    from tests.router.helpers import build, chat, deps, fake
+
+    breaker = {
+        "store": "redis",
+        "key_prefix": f"modelrail-test:{uuid.uuid4().hex}:",
+        "min_requests": 3,
+        "min_failures": 3,
+    }
+    models = [fake("m", fail_rate=1.0), fake("m")]
+    one, two = build(models, breaker=breaker), build(models, breaker=breaker)
+    async with running(one) as c1, running(two) as c2:
+        for _ in range(20):
+            assert (await c1.post("/v1/chat/completions", json=chat("m"), headers=AUTH)).status_code == 200
+        # The second replica never called the failing deployment, yet sees its breaker open.
+        row = next(r for r in (await c2.get("/admin/v1/deployments", headers=AUTH)).json()["data"] if r["id"] == "m#0")
+        assert row["breaker"]["state"] == "open"
+        for _ in range(10):
+            assert (await c2.post("/v1/chat/completions", json=chat("m"), headers=AUTH)).status_code == 200
+        assert deps(two, "m")[0].provider.calls == 0

@@ -11,6 +11,7 @@ process, in Redis for several. The transition rules are written once here, in
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -19,6 +20,8 @@ from typing import Literal, Protocol
 from modelrail.router.config import BreakerSettings
 
 State = Literal["closed", "open", "half_open"]
+
+log = logging.getLogger("modelrail.router")
 
 
 @dataclass(slots=True)
@@ -123,28 +126,38 @@ class MemoryBreakerStore:
 
 class Breakers:
     """The router's face of the store: disabled breakers always allow, and a store that fails
-    (Redis down) fails open, because refusing every call would turn a cache outage into a full one."""
+    (Redis down) fails open, because refusing every call would turn a state outage into a full one."""
 
     def __init__(self, settings: BreakerSettings, store: BreakerStore, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = store
         self._clock = clock
+        self._store_down = False
 
     async def allow(self, key: str) -> bool:
         if not self.settings.enabled:
             return True
         try:
-            return await self.store.allow(key, self._clock())
-        except (OSError, ConnectionError, TimeoutError):
+            allowed = await self.store.allow(key, self._clock())
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            self._down(exc)
             return True
+        self._store_down = False
+        return allowed
 
     async def record(self, key: str, ok: bool) -> None:
         if not self.settings.enabled:
             return
         try:
             await self.store.record(key, ok, self._clock())
-        except (OSError, ConnectionError, TimeoutError):
-            return
+        except (OSError, ConnectionError, TimeoutError) as exc:
+            self._down(exc)
+
+    def _down(self, exc: BaseException) -> None:
+        # Once per outage, not once per request.
+        if not self._store_down:
+            self._store_down = True
+            log.warning("breaker store unavailable (%s): breakers let every call through until it is back", exc)
 
     async def snapshot(self, key: str) -> BreakerState:
         return await self.store.snapshot(key, self._clock())

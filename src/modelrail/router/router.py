@@ -351,7 +351,10 @@ class Router:
         out: list[JSONObject] = []
         for alias, deps in self._table.items():
             for dep in deps:
-                breaker = await self.breakers.snapshot(dep.id)
+                try:
+                    breaker: JSONObject = (await self.breakers.snapshot(dep.id)).to_json()
+                except (OSError, ConnectionError, TimeoutError):
+                    breaker = {"state": "unknown"}  # the shared store is down; the router fails open
                 s = dep.stats
                 out.append(
                     {
@@ -363,7 +366,7 @@ class Router:
                         "weight": dep.weight,
                         "strategy": self.settings.strategy_for(alias),
                         "cost_per_mtok": dep.cost,
-                        "breaker": breaker.to_json(),
+                        "breaker": breaker,
                         "in_flight": s.in_flight,
                         "calls": s.calls,
                         "failures": s.failures,

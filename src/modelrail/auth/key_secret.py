@@ -10,6 +10,7 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import time
 from pathlib import Path
 
 PREFIX = "mr-"
@@ -63,7 +64,19 @@ def load_or_create_pepper(data_dir: Path, configured: str | None = None) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        return path.read_text(encoding="utf-8").strip()
+        return _read_when_written(path)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(value + "\n")
     return value
+
+
+def _read_when_written(path: Path, timeout: float = 2.0) -> str:
+    """Another worker created the file a moment ago and may not have written it yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = path.read_text(encoding="utf-8").strip()
+        if value or time.monotonic() > deadline:
+            if not value:
+                raise RuntimeError(f"{path} is empty; delete it to make a new pepper")
+            return value
+        time.sleep(0.01)

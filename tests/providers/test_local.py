@@ -244,6 +244,16 @@ async def test_unsupported_fields_are_refused(local: LocalProvider) -> None:
         await local.completion(completion(prompt="a", echo=True))
     with pytest.raises(InvalidRequest):
         await local.completion(completion(prompt=["a", "b"]))
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}
+    with pytest.raises(InvalidRequest, match="image"):
+        await local.chat(chat(messages=[{"role": "user", "content": [{"type": "text", "text": "Hi"}, image]}]))
+    assert local.engine.gate.busy == 0
+
+
+async def test_text_content_parts_are_accepted(local: LocalProvider) -> None:
+    parts = [{"type": "text", "text": "Say"}, {"type": "text", "text": " hello."}]
+    reply = await local.chat(chat(messages=[{"role": "user", "content": parts}], max_tokens=3))
+    assert reply["usage"]["completion_tokens"] >= 1
 
 
 async def test_token_prompts_are_accepted(local: LocalProvider) -> None:

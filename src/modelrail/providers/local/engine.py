@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import aiohttp
 
-from modelrail.errors import UpstreamError
+from modelrail.errors import InvalidRequest, UpstreamError
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.local.config import LocalConfig
 from modelrail.providers.local.gate import SlotGate
@@ -146,7 +146,12 @@ class Engine:
         try:
             while (chunk := await chunks.get()) is not None:
                 yield chunk
-            await job
+            try:
+                await job
+            except (ValueError, RuntimeError) as exc:
+                # llama.cpp throws (rather than answering an error chunk) only while it reads the
+                # request, before any token: content it cannot take, such as an image.
+                raise InvalidRequest(f"local model: {exc}") from None
         finally:
             stop.set()
             if not job.done():

@@ -56,6 +56,7 @@ def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], 
             weight=entry.weight,
             timeouts=entry.timeouts,
             region=entry.region,
+            max_in_flight=entry.max_in_flight,
             cost=entry.cost if entry.cost is not None else cost_of(provider.config.model, costs),
         )
         table.setdefault(entry.name, []).append(dep)

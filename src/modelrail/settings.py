@@ -80,6 +80,8 @@ class DeploymentSettings(BaseModel):
     region: str | None = None
     # USD per million tokens (input plus output) for the lowest_cost strategy; default: the pricing table.
     cost: float | None = Field(default=None, ge=0)
+    # Calls this deployment may have in flight in one process; beyond it the router goes elsewhere.
+    max_in_flight: int | None = Field(default=None, ge=1)
 
     def provider_options(self) -> dict[str, Any]:
         """The provider's own keys, with ``model`` defaulting to the alias."""

@@ -262,3 +262,16 @@ async def test_a_primary_failing_before_the_ttft_threshold_still_falls_back():
     assert r.status_code == 200
     assert r.headers["x-modelrail-fallback"] == "backup"
     assert r.headers["x-modelrail-fallback-reason"] == "error"
+
+
+async def test_a_deployment_at_max_in_flight_sends_the_rest_elsewhere():
+    app = build(
+        [fake("m", latency=0.3, max_in_flight=2), fake("spill", reply="spilled")],
+        fallbacks={"m": ["spill"]},
+    )
+    async with running(app) as client:
+        answers = await asyncio.gather(*(client.post(URL, json=chat("m"), headers=AUTH) for _ in range(5)))
+    assert [r.status_code for r in answers] == [200] * 5
+    used = sorted(r.headers["x-modelrail-fallback"] for r in answers)
+    assert used == ["false", "false", "spill", "spill", "spill"]
+    assert deps(app, "m")[0].provider.calls == 2

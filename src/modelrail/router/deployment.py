@@ -48,4 +48,9 @@ class Deployment:
     region: str | None = None
     # USD per million tokens (input plus output), for the lowest_cost strategy; None when unknown.
     cost: float | None = None
+    # Per process, and soft: a retry that waited out its back-off may go one over.
+    max_in_flight: int | None = None
     stats: DeploymentStats = field(default_factory=DeploymentStats)
+
+    def full(self) -> bool:
+        return self.max_in_flight is not None and self.stats.in_flight >= self.max_in_flight

@@ -245,7 +245,7 @@ class Router:
                 if last is not None:
                     raise last
                 raise UpstreamUnavailable(
-                    f"No deployment of '{alias}' is available now (circuit breakers open).", retryable=True
+                    f"No deployment of '{alias}' is available now (circuit breakers open, or all busy).", retryable=True
                 )
             if wait > 0:
                 self._check_deadline(prog, wait)
@@ -270,7 +270,7 @@ class Router:
         # Deployments that asked us to wait (Retry-After) go after the others.
         fresh.sort(key=lambda d: d.stats.cooling(now))
         for dep in fresh:
-            if await self.breakers.allow(dep.id):
+            if not dep.full() and await self.breakers.allow(dep.id):
                 return dep, 0.0
         if last is None:
             return None, 0.0
@@ -278,7 +278,7 @@ class Router:
         if wait is None:
             return None, 0.0  # it asked for a longer wait than we are willing to give
         for dep in ordered:
-            if await self.breakers.allow(dep.id):
+            if not dep.full() and await self.breakers.allow(dep.id):
                 return dep, wait
         return None, 0.0
 
@@ -364,6 +364,7 @@ class Router:
                         "model": dep.model,
                         "region": dep.region,
                         "weight": dep.weight,
+                        "max_in_flight": dep.max_in_flight,
                         "strategy": self.settings.strategy_for(alias),
                         "cost_per_mtok": dep.cost,
                         "breaker": breaker,

@@ -300,6 +300,8 @@ async def test_config_changes_at_runtime_and_reset_restores(client: httpx.AsyncC
     chunks = stream_chunks((await client.post(CHAT, json=chat_body(stream=True))).content)
     assert [c["choices"][0]["delta"].get("content") for c in chunks[1:-1]] == ["one two ", "three ", "four"]
     assert (await client.post("/_mock/config", json={"chunkz": 3})).status_code == 400
+    assert (await client.post("/_mock/config", json={"chunks": "x"})).status_code == 400
+    assert (await client.get("/_mock/config")).json()["chunks"] == 3
     await client.post("/_mock/reset")
     assert (await client.get("/_mock/config")).json()["chunks"] == 10
 

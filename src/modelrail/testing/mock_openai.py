@@ -242,8 +242,9 @@ class MockOpenAI:
     # -- the Python face of the control endpoints, for tests that hold the app in-process --------
 
     def configure(self, config: MockConfig) -> None:
-        self.config = config
+        # Split first: a config with a wrongly typed field fails here and leaves the old one in place.
         self._pieces = bodies.split_text(config.reply, config.chunks)
+        self.config = config
         self._expected_auth = None if config.api_key is None else f"Bearer {config.api_key}".encode()
         if self._requests.maxlen != config.record_limit:
             self._requests = deque(self._requests, maxlen=config.record_limit)

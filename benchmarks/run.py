@@ -1,0 +1,343 @@
+"""Gateway overhead benchmark: the mock upstream called directly, through the bare pass-through,
+and through modelrail, under the same load.
+
+    .venv/bin/python benchmarks/run.py --quick
+    .venv/bin/python benchmarks/run.py --targets mock,passthrough --scenarios plain-50,stream-50
+
+The server under test runs alone on core 1; the load generator and the mock share core 0. All
+targets are started at once; each scenario (the mock re-configured for it) is measured in rounds
+that visit the targets in turn, and the median round is kept.
+Results: a Markdown table on stdout, JSON in benchmarks/results/.
+
+To extend: add a ``Scenario`` to ``SCENARIOS`` or a ``Target`` to ``TARGETS``. A target is a name,
+a function that starts it (a context manager yielding a ``Served``), and the key clients send.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+import loadgen
+import proc
+from modelrail.testing.servers import Served, ServerError, free_port, serve_mock, serve_subprocess
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+CLIENT_KEY = "sk-bench"
+UPSTREAM_KEY = "sk-bench-upstream"
+MODEL = "gpt-4o-mini"
+PROMPT = [{"role": "user", "content": "Hello! Please answer in one short sentence."}]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    stream: bool
+    connections: int
+    ttft_ms: float = 0.0
+    chunk_ms: float = 0.0
+    chunks: int = 10
+
+    def body(self) -> bytes:
+        data: dict[str, Any] = {"model": MODEL, "messages": PROMPT, "max_tokens": 64}
+        if self.stream:
+            data["stream"] = True
+        return orjson.dumps(data)
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario("plain-1", stream=False, connections=1),
+        Scenario("plain-50", stream=False, connections=50),
+        Scenario("stream-1", stream=True, connections=1),
+        Scenario("stream-50", stream=True, connections=50),
+        # A realistic upstream (300 ms to first token, 20 ms per chunk): not run by default.
+        Scenario("real-plain-50", stream=False, connections=50, ttft_ms=300, chunk_ms=20),
+        Scenario("real-stream-50", stream=True, connections=50, ttft_ms=300, chunk_ms=20),
+    ]
+}
+DEFAULT_SCENARIOS = ["plain-1", "plain-50", "stream-1", "stream-50"]
+
+
+@dataclass
+class Bench:
+    """What every target's start function may need."""
+
+    mock: Served
+    server_cpus: list[int] | None
+    workdir: Path
+
+    @property
+    def upstream(self) -> str:
+        return self.mock.url + "/v1"
+
+
+StartFn = Callable[[Bench], contextlib.AbstractContextManager[Served]]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    start: StartFn
+    auth: str
+    baseline: bool = False
+
+
+@contextlib.contextmanager
+def _mock_itself(bench: Bench) -> Iterator[Served]:
+    yield bench.mock
+
+
+def _passthrough(bench: Bench) -> contextlib.AbstractContextManager[Served]:
+    port = free_port()
+    args = [
+        sys.executable, str(HERE / "passthrough.py"), "--port", str(port), "--upstream", bench.upstream,
+        "--key", CLIENT_KEY, "--upstream-key", UPSTREAM_KEY,
+    ]  # fmt: skip
+    return serve_subprocess(args, port, cpus=bench.server_cpus)
+
+
+def _modelrail(workers: int) -> StartFn:
+    def start(bench: Bench) -> contextlib.AbstractContextManager[Served]:
+        port = free_port()
+        config = bench.workdir / f"modelrail-{workers}.yaml"
+        config.write_text(
+            "server: {host: 127.0.0.1, port: 8000}\n"
+            'auth: {master_key: "${MODELRAIL_MASTER_KEY}"}\n'
+            "models:\n"
+            f"  - name: {MODEL}\n"
+            "    provider: openai\n"
+            f"    model: {MODEL}\n"
+            f"    api_base: {bench.upstream}\n"
+            '    api_key: "${OPENAI_API_KEY}"\n'
+        )
+        modelrail = str(Path(sys.executable).parent / "modelrail")
+        args = [modelrail, "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
+        env = {"MODELRAIL_MASTER_KEY": CLIENT_KEY, "OPENAI_API_KEY": UPSTREAM_KEY}
+        return serve_subprocess(
+            args, port, health_path="/healthz", env=env, cpus=bench.server_cpus, cwd=bench.workdir, timeout=60
+        )
+
+    return start
+
+
+TARGETS = {
+    t.name: t
+    for t in [
+        Target("mock", _mock_itself, auth=f"Bearer {UPSTREAM_KEY}", baseline=True),
+        Target("passthrough", _passthrough, auth=f"Bearer {CLIENT_KEY}"),
+        Target("modelrail", _modelrail(1), auth=f"Bearer {CLIENT_KEY}"),
+        # Two workers need more than the one core the other targets get: run with --no-pin.
+        Target("modelrail-2w", _modelrail(2), auth=f"Bearer {CLIENT_KEY}"),
+    ]
+}
+DEFAULT_TARGETS = ["mock", "passthrough", "modelrail"]
+
+
+def check_answers(url: str, auth: str, scenario: Scenario) -> None:
+    """One request before measuring, so a misconfigured target fails loudly instead of fast."""
+    response = httpx.post(
+        url, content=scenario.body(), headers={"Authorization": auth, "Content-Type": "application/json"}
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
+    if scenario.stream and b"data: [DONE]" not in response.content:
+        raise RuntimeError(f"{url} streamed no [DONE]: {response.content[-300:]!r}")
+
+
+def measure(url: str, pid: int, target: Target, scenario: Scenario, opts: argparse.Namespace) -> loadgen.LoadResult:
+    """One run; sets ``cpu_us_per_request`` from the server's CPU time during the measured load."""
+    body, cpus = scenario.body(), opts.client_cpus
+    if opts.tool == "wrk":
+        loadgen.run_wrk(url, body, target.auth, scenario.connections, opts.warmup, cpus)
+        cpu = proc.cpu_seconds(pid)
+        result = loadgen.run_wrk(url, body, target.auth, scenario.connections, opts.duration, cpus)
+        result.cpu_us_per_request = per_request(proc.cpu_seconds(pid) - cpu, result.requests)
+        if scenario.stream:
+            # wrk only sees whole responses; the Python generator times the first token.
+            ttft = loadgen.run_python(url, body, target.auth, scenario.connections, opts.ttft_duration, True, cpus)
+            result.ttft_p50_ms, result.ttft_p99_ms = ttft.ttft_p50_ms, ttft.ttft_p99_ms
+        return result
+    loadgen.run_python(url, body, target.auth, scenario.connections, opts.warmup, scenario.stream, cpus)
+    cpu = proc.cpu_seconds(pid)
+    result = loadgen.run_python(url, body, target.auth, scenario.connections, opts.duration, scenario.stream, cpus)
+    result.cpu_us_per_request = per_request(proc.cpu_seconds(pid) - cpu, result.requests)
+    return result
+
+
+def per_request(cpu_seconds: float, requests: int) -> float | None:
+    return round(cpu_seconds / requests * 1e6, 1) if requests else None
+
+
+def start_targets(
+    stack: contextlib.ExitStack, targets: list[Target], bench: Bench, failed: dict[str, str]
+) -> dict[str, Served]:
+    """Start every target at once: idle, they cost nothing, and the rounds can then interleave."""
+    running = {}
+    for target in targets:
+        try:
+            running[target.name] = stack.enter_context(target.start(bench))
+        except ServerError as exc:
+            failed[target.name] = str(exc)[:2000]
+            print(f"  {target.name}: not started: {str(exc)[:2000]}", file=sys.stderr)
+    return running
+
+
+def run_scenario(
+    scenario: Scenario,
+    targets: list[Target],
+    running: dict[str, Served],
+    bench: Bench,
+    opts: argparse.Namespace,
+    failed: dict[str, str],
+) -> list[dict]:
+    settings = {"ttft": scenario.ttft_ms / 1000, "chunk_delay": scenario.chunk_ms / 1000}
+    httpx.post(bench.mock.url + "/_mock/config", json={**settings, "chunks": scenario.chunks}).raise_for_status()
+    samples: dict[str, list[loadgen.LoadResult]] = {}
+    for target in targets:
+        if target.name not in running or target.name in failed:
+            continue
+        try:
+            check_answers(running[target.name].url + "/v1/chat/completions", target.auth, scenario)
+            samples[target.name] = []
+        except (RuntimeError, httpx.HTTPError) as exc:
+            failed[target.name] = str(exc)[:2000]
+            print(f"  {target.name}: not measured: {str(exc)[:2000]}", file=sys.stderr)
+    # Rounds go target by target, so a busy moment on a shared machine hits every target alike;
+    # the median of the rounds is kept.
+    for _ in range(opts.repeat):
+        for target in targets:
+            if target.name in samples:
+                served = running[target.name]
+                url = served.url + "/v1/chat/completions"
+                samples[target.name].append(measure(url, served.process.pid, target, scenario, opts))
+    rows = []
+    for name, results in samples.items():
+        result = sorted(results, key=lambda r: r.rps)[len(results) // 2]
+        row = {"target": name, "scenario": scenario.name, **result.to_json()}
+        row["runs_rps"] = [r.rps for r in results]
+        row["load1"] = round(os.getloadavg()[0], 2)
+        row["rss_mb"] = proc.rss_mb(running[name].process.pid)
+        rows.append(row)
+        print(f"  {name:<12} {scenario.name:<15} {result.rps:>9.1f} req/s  (runs: {row['runs_rps']})", file=sys.stderr)
+    return rows
+
+
+def add_overhead(rows: list[dict], baseline: str) -> None:
+    base = {r["scenario"]: r for r in rows if r["target"] == baseline}
+    for row in rows:
+        ref = base.get(row["scenario"])
+        if ref is not None and row["target"] != baseline:
+            row["added_p50_ms"] = round(row["p50_ms"] - ref["p50_ms"], 3)
+            row["added_p99_ms"] = round(row["p99_ms"] - ref["p99_ms"], 3)
+            if row["ttft_p50_ms"] is not None and ref["ttft_p50_ms"] is not None:
+                row["added_ttft_p50_ms"] = round(row["ttft_p50_ms"] - ref["ttft_p50_ms"], 3)
+
+
+def markdown(rows: list[dict]) -> str:
+    def num(value: Any, digits: int = 2) -> str:
+        return "-" if value is None else f"{value:.{digits}f}"
+
+    lines = [
+        "| target | scenario | conns | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms "
+        "| TTFT p50 ms | TTFT p99 ms | added TTFT p50 ms | server CPU µs/req | errors | RSS MiB | req/s of each run |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['target']} | {r['scenario']} | {r['connections']} | {r['rps']:.0f} | {num(r['p50_ms'])} "
+            f"| {num(r['p99_ms'])} | {num(r.get('added_p50_ms'))} | {num(r.get('added_p99_ms'))} "
+            f"| {num(r['ttft_p50_ms'])} | {num(r['ttft_p99_ms'])} | {num(r.get('added_ttft_p50_ms'))} "
+            f"| {num(r['cpu_us_per_request'], 0)} | {r['errors']} | {num(r['rss_mb'], 0)} "
+            f"| {', '.join(f'{x:.0f}' for x in r['runs_rps'])} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with contextlib.suppress(OSError):
+        model = next(
+            (x.split(":", 1)[1].strip() for x in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in x),
+            "",
+        )
+    return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="5 s per run instead of 15 s")
+    parser.add_argument("--duration", type=float, help="seconds per measured run (at most 60)")
+    parser.add_argument("--targets", default=",".join(DEFAULT_TARGETS), help=f"from {', '.join(TARGETS)}")
+    parser.add_argument("--scenarios", default=",".join(DEFAULT_SCENARIOS), help=f"from {', '.join(SCENARIOS)}")
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the median is kept")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    opts = parser.parse_args()
+    opts.duration = min(60.0, opts.duration or (5.0 if opts.quick else 15.0))
+    opts.repeat = max(1, min(opts.repeat, 5))
+    opts.warmup = 1.0 if opts.quick else 3.0
+    opts.ttft_duration = max(2.0, opts.duration / 2)
+    opts.tool = "wrk" if opts.loadgen == "wrk" or (opts.loadgen == "auto" and loadgen.has_wrk()) else "python"
+    if opts.tool == "wrk" and not loadgen.has_wrk():
+        parser.error("wrk is not installed (apt-get install -y wrk), use --loadgen python")
+    pin = not opts.no_pin and (os.cpu_count() or 1) >= 2
+    opts.client_cpus, opts.server_cpus = ([0], [1]) if pin else (None, None)
+    unknown = [n for n in opts.targets.split(",") if n not in TARGETS]
+    unknown += [n for n in opts.scenarios.split(",") if n not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown targets or scenarios: {', '.join(unknown)}")
+    return opts
+
+
+def main() -> int:
+    opts = parse_args()
+    targets = [TARGETS[n] for n in opts.targets.split(",")]
+    scenarios = [SCENARIOS[n] for n in opts.scenarios.split(",")]
+    print(
+        f"load generator: {opts.tool}; {opts.duration:.0f} s per run; pinned: {bool(opts.client_cpus)}", file=sys.stderr
+    )
+    rows: list[dict] = []
+    failed: dict[str, str] = {}
+    with (
+        tempfile.TemporaryDirectory(prefix="modelrail-bench-") as workdir,
+        serve_mock(api_key=UPSTREAM_KEY, record=False, cpus=opts.client_cpus) as mock,
+    ):
+        bench = Bench(mock, opts.server_cpus, Path(workdir))
+        with contextlib.ExitStack() as stack:
+            running = start_targets(stack, targets, bench, failed)
+            for scenario in scenarios:
+                rows += run_scenario(scenario, targets, running, bench, opts, failed)
+    baseline = next((t.name for t in targets if t.baseline), None)
+    if baseline:
+        add_overhead(rows, baseline)
+    print(markdown(rows))
+    for name, reason in failed.items():
+        print(f"\n{name}: not measured: {reason.splitlines()[0]}")
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = RESULTS / f"run-{stamp}.json"
+    settings = {k: v for k, v in vars(opts).items() if k not in ("quick",)}
+    report = {"machine": machine(), "settings": settings, "rows": rows, "failed": failed}
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nresults: {out}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -19,8 +19,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from modelrail.context import RequestContext
@@ -45,6 +46,9 @@ class Ledger:
         self.journal = Journal(journal_dir, settings.fsync_interval_ms / 1000)
         self._pending: deque[tuple[int, dict[str, Any]]] = deque()
         self._seq = 0
+        # Record ids: 20 random hex digits per ledger instance, then a counter; unique across workers
+        # and restarts without a uuid4 (a syscall) per request.
+        self._id_prefix = uuid.uuid4().hex[:20]
         self._engine: AsyncEngine | None = None
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
@@ -58,7 +62,7 @@ class Ledger:
         assert usage is not None  # meter.cost fills it in
         now = time.time()
         row = {
-            "record_id": uuid.uuid4().hex,
+            "record_id": f"{self._id_prefix}{self._seq + 1:012x}",
             "request_id": ctx.request_id,
             "created_at": ctx.created_at,
             "finished_at": now,
@@ -97,14 +101,26 @@ class Ledger:
 
     async def start(self) -> None:
         self._engine = _engine(self.url)
-        async with self._engine.begin() as conn:
-            await conn.run_sync(metadata.create_all, checkfirst=True)
+        await self._create_table()
         replayed = await self.replay()
         if replayed:
             log.info("ledger: replayed %d record(s) from the journal", replayed)
         self.journal.start()
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name="modelrail-ledger")
+
+    async def _create_table(self) -> None:
+        """Where migrations made the table this does nothing; on a database of the ledger's own it
+        makes it. Workers starting together may race to create it: the loser finds it made."""
+        assert self._engine is not None
+        try:
+            async with self._engine.begin() as conn:
+                await conn.run_sync(metadata.create_all, checkfirst=True)
+        except DBAPIError:
+            async with self._engine.connect() as conn:
+                exists = await conn.run_sync(lambda c: inspect(c).has_table(usage_ledger.name))
+            if not exists:
+                raise
 
     async def replay(self) -> int:
         """Insert every record of crashed workers' journal segments; delete each segment once inserted."""

@@ -166,3 +166,30 @@ def test_pepper_is_kept_in_the_data_dir(tmp_path: Path, monkeypatch: pytest.Monk
 def test_hash_depends_on_the_pepper() -> None:
     a, b = KeyHasher("pepper-one-0123456789"), KeyHasher("pepper-two-0123456789")
     assert a.hash("mr-x") != b.hash("mr-x") and a.hash("mr-x") == a.hash("mr-x") and len(a.hash("mr-x")) == 64
+
+
+def test_the_secrets_guard_finds_a_leak() -> None:
+    import logging
+
+    guard = SecretsGuard()
+    log = logging.getLogger("modelrail.test-guard")
+    log.addHandler(guard)
+    try:
+        guard.add("mr-pretend-secret-0123456789")
+        log.warning("nothing to see")
+        assert guard.leaks() == []
+        log.warning("key=%s", "mr-pretend-secret-0123456789")
+        assert guard.leaks() == ["mr-pre..."]
+    finally:
+        log.removeHandler(guard)
+
+
+async def test_no_migration_when_turned_off(tmp_path: Path) -> None:
+    from modelrail.store.migrate import current_revision
+
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'off.db'}", migrate=False)
+    try:
+        await db.ready()
+        assert await current_revision(db.engine) is None
+    finally:
+        await db.close()

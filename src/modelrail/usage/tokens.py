@@ -115,7 +115,8 @@ class TokenCounter:
     """
 
     def __init__(self, data_dir: Path | None = None) -> None:
-        self._data_dir = data_dir
+        # Resolved now, so a missing package fails at start-up rather than at the first count.
+        self._data_dir = data_dir if data_dir is not None else _bpe_openai_data_dir()
         self._encodings: dict[str, tiktoken.Encoding] = {}
         self._lock = threading.Lock()
 
@@ -160,7 +161,7 @@ class TokenCounter:
     def _load(self, name: str) -> tiktoken.Encoding:
         if name not in _EXPECTED_SHA256:
             raise EncodingDataError(f"no offline data for encoding '{name}'")
-        path = (self._data_dir or _bpe_openai_data_dir()) / f"{name}.tiktoken.gz"
+        path = self._data_dir / f"{name}.tiktoken.gz"
         try:
             raw = gzip.decompress(path.read_bytes())
         except (OSError, EOFError) as exc:

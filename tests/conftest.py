@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -24,8 +25,11 @@ def fake_models(**overrides: Any) -> list[dict[str, Any]]:
 
 
 def make_settings(models: list[dict[str, Any]] | None = None, **sections: Any) -> Any:
+    """Settings for an in-process app. Its files (key store, ledger journal) go to a fresh temporary
+    folder unless ``data_dir`` is given, so a test never touches the user's data directory."""
     data: dict[str, Any] = {"auth": {"master_key": MASTER_KEY}, "models": models or fake_models()}
     data.update(sections)
+    data.setdefault("data_dir", tempfile.mkdtemp(prefix="modelrail-test-"))
     return settings_from_dict(data, env={})
 
 

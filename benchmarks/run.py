@@ -20,11 +20,12 @@ import contextlib
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,8 @@ from modelrail.testing.servers import Served, ServerError, free_port, serve_mock
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 CLIENT_KEY = "sk-bench"
+MASTER_KEY = "sk-bench-master-0123456789abcdef"
+REDIS_URL = os.environ.get("MODELRAIL_BENCH_REDIS", "redis://127.0.0.1:6379/0")
 UPSTREAM_KEY = "sk-bench-upstream"
 MODEL = "gpt-4o-mini"
 PROMPT = [{"role": "user", "content": "Hello! Please answer in one short sentence."}]
@@ -81,6 +84,7 @@ class Bench:
     mock: Served
     server_cpus: list[int] | None
     workdir: Path
+    keys: dict[str, str] = field(default_factory=dict)
 
     @property
     def upstream(self) -> str:
@@ -94,8 +98,11 @@ StartFn = Callable[[Bench], contextlib.AbstractContextManager[Served]]
 class Target:
     name: str
     start: StartFn
-    auth: str
+    auth: str | None = None  # None: a key the start function put in ``Bench.keys``
     baseline: bool = False
+
+    def authorization(self, bench: Bench) -> str:
+        return self.auth or f"Bearer {bench.keys[self.name]}"
 
 
 @contextlib.contextmanager
@@ -112,26 +119,66 @@ def _passthrough(bench: Bench) -> contextlib.AbstractContextManager[Served]:
     return serve_subprocess(args, port, cpus=bench.server_cpus)
 
 
-def _modelrail(workers: int) -> StartFn:
+def modelrail_config(bench: Bench, name: str, state: str) -> Path:
+    """A realistic config: a key from the key store (not the master key) with limits and a budget,
+    model limits, the ledger on, and routing (two deployments of the alias, a fallback alias)."""
+    data = bench.workdir / name
+    data.mkdir(exist_ok=True)
+    prefix = f"modelrail-bench-{os.getpid()}-{name}:"
+    redis = f'  redis_url: {REDIS_URL}\n  prefix: "{prefix}"\n' if state == "redis" else ""
+    deployment = (
+        "  - name: {alias}\n"
+        "    provider: openai\n"
+        f"    model: {MODEL}\n"
+        f"    api_base: {bench.upstream}\n"
+        '    api_key: "${{OPENAI_API_KEY}}"\n'
+        "    timeouts: {{connect: 5, first_token: 30, idle: 30, total: 300}}\n"
+    )
+    config = bench.workdir / f"{name}.yaml"
+    config.write_text(
+        "server: {host: 127.0.0.1, port: 8000, log_level: warning}\n"
+        'auth: {master_key: "${MODELRAIL_MASTER_KEY}"}\n'
+        f"data_dir: {data}\n"
+        f"state:\n  backend: {state}\n{redis}"
+        "limits:\n"
+        f"  models:\n    {MODEL}: {{rpm: 100000000, tpm: 10000000000, max_concurrency: 100000}}\n"
+        "ledger: {enabled: true}\n"
+        "models:\n" + deployment.format(alias=MODEL) * 2 + deployment.format(alias=f"{MODEL}-backup") + "router:\n"
+        "  strategy: weighted\n"
+        f"  fallbacks:\n    {MODEL}: [{MODEL}-backup]\n"
+        "  retry: {max_retries: 1}\n"
+    )
+    return config
+
+
+def store_key(config: Path) -> str:
+    """A team and a key in the config's key store, each with limits and a budget; returns the secret."""
+    cli = [str(Path(sys.executable).parent / "modelrail")]
+    env = {**os.environ, "MODELRAIL_MASTER_KEY": MASTER_KEY, "OPENAI_API_KEY": UPSTREAM_KEY}
+    common = ["--config", str(config)]
+    subprocess.run(
+        [*cli, "teams", "create", "bench", "--rpm", "100000000", "--budget-usd", "1000000", *common],
+        check=True, env=env, capture_output=True,
+    )  # fmt: skip
+    out = subprocess.run(
+        [*cli, "keys", "create", "--team", "bench", "--models", f"{MODEL}*", "--rpm", "100000000",
+         "--tpm", "10000000000", "--max-concurrency", "100000", "--budget-usd", "1000000", *common],
+        check=True, env=env, capture_output=True, text=True,
+    )  # fmt: skip
+    return out.stdout.strip().splitlines()[-1].strip()
+
+
+def _modelrail(name: str, workers: int, state: str = "memory") -> StartFn:
     def start(bench: Bench) -> contextlib.AbstractContextManager[Served]:
         port = free_port()
-        config = bench.workdir / f"modelrail-{workers}.yaml"
-        config.write_text(
-            "server: {host: 127.0.0.1, port: 8000}\n"
-            'auth: {master_key: "${MODELRAIL_MASTER_KEY}"}\n'
-            "models:\n"
-            f"  - name: {MODEL}\n"
-            "    provider: openai\n"
-            f"    model: {MODEL}\n"
-            f"    api_base: {bench.upstream}\n"
-            '    api_key: "${OPENAI_API_KEY}"\n'
-        )
+        config = modelrail_config(bench, name, state)
+        bench.keys[name] = store_key(config)
         modelrail = str(Path(sys.executable).parent / "modelrail")
         args = [modelrail, "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
-        env = {"MODELRAIL_MASTER_KEY": CLIENT_KEY, "OPENAI_API_KEY": UPSTREAM_KEY}
-        return serve_subprocess(
-            args, port, health_path="/healthz", env=env, cpus=bench.server_cpus, cwd=bench.workdir, timeout=60
-        )
+        env = {"MODELRAIL_MASTER_KEY": MASTER_KEY, "OPENAI_API_KEY": UPSTREAM_KEY}
+        # Several workers get every core (pinned to one, they could only share it).
+        cpus = bench.server_cpus if workers == 1 else None
+        return serve_subprocess(args, port, health_path="/healthz", env=env, cpus=cpus, cwd=bench.workdir, timeout=60)
 
     return start
 
@@ -141,9 +188,12 @@ TARGETS = {
     for t in [
         Target("mock", _mock_itself, auth=f"Bearer {UPSTREAM_KEY}", baseline=True),
         Target("passthrough", _passthrough, auth=f"Bearer {CLIENT_KEY}"),
-        Target("modelrail", _modelrail(1), auth=f"Bearer {CLIENT_KEY}"),
-        # Two workers need more than the one core the other targets get: run with --no-pin.
-        Target("modelrail-2w", _modelrail(2), auth=f"Bearer {CLIENT_KEY}"),
+        # modelrail targets are called with a key made in their key store (see store_key).
+        Target("modelrail", _modelrail("modelrail", 1)),
+        Target("modelrail-redis", _modelrail("modelrail-redis", 1, "redis")),
+        # Two workers (shared state in Redis) need more than the one core the other targets get:
+        # with pinning on they get both cores, so compare them with modelrail-redis-2c below.
+        Target("modelrail-2w", _modelrail("modelrail-2w", 2, "redis")),
     ]
 }
 DEFAULT_TARGETS = ["mock", "passthrough", "modelrail"]
@@ -160,22 +210,22 @@ def check_answers(url: str, auth: str, scenario: Scenario) -> None:
         raise RuntimeError(f"{url} streamed no [DONE]: {response.content[-300:]!r}")
 
 
-def measure(url: str, pid: int, target: Target, scenario: Scenario, opts: argparse.Namespace) -> loadgen.LoadResult:
+def measure(url: str, pid: int, auth: str, scenario: Scenario, opts: argparse.Namespace) -> loadgen.LoadResult:
     """One run; sets ``cpu_us_per_request`` from the server's CPU time during the measured load."""
     body, cpus = scenario.body(), opts.client_cpus
     if opts.tool == "wrk":
-        loadgen.run_wrk(url, body, target.auth, scenario.connections, opts.warmup, cpus)
+        loadgen.run_wrk(url, body, auth, scenario.connections, opts.warmup, cpus)
         cpu = proc.cpu_seconds(pid)
-        result = loadgen.run_wrk(url, body, target.auth, scenario.connections, opts.duration, cpus)
+        result = loadgen.run_wrk(url, body, auth, scenario.connections, opts.duration, cpus)
         result.cpu_us_per_request = per_request(proc.cpu_seconds(pid) - cpu, result.requests)
         if scenario.stream:
             # wrk only sees whole responses; the Python generator times the first token.
-            ttft = loadgen.run_python(url, body, target.auth, scenario.connections, opts.ttft_duration, True, cpus)
+            ttft = loadgen.run_python(url, body, auth, scenario.connections, opts.ttft_duration, True, cpus)
             result.ttft_p50_ms, result.ttft_p99_ms = ttft.ttft_p50_ms, ttft.ttft_p99_ms
         return result
-    loadgen.run_python(url, body, target.auth, scenario.connections, opts.warmup, scenario.stream, cpus)
+    loadgen.run_python(url, body, auth, scenario.connections, opts.warmup, scenario.stream, cpus)
     cpu = proc.cpu_seconds(pid)
-    result = loadgen.run_python(url, body, target.auth, scenario.connections, opts.duration, scenario.stream, cpus)
+    result = loadgen.run_python(url, body, auth, scenario.connections, opts.duration, scenario.stream, cpus)
     result.cpu_us_per_request = per_request(proc.cpu_seconds(pid) - cpu, result.requests)
     return result
 
@@ -213,7 +263,7 @@ def run_scenario(
         if target.name not in running or target.name in failed:
             continue
         try:
-            check_answers(running[target.name].url + "/v1/chat/completions", target.auth, scenario)
+            check_answers(running[target.name].url + "/v1/chat/completions", target.authorization(bench), scenario)
             samples[target.name] = []
         except (RuntimeError, httpx.HTTPError) as exc:
             failed[target.name] = str(exc)[:2000]
@@ -225,7 +275,8 @@ def run_scenario(
             if target.name in samples:
                 served = running[target.name]
                 url = served.url + "/v1/chat/completions"
-                samples[target.name].append(measure(url, served.process.pid, target, scenario, opts))
+                auth = target.authorization(bench)
+                samples[target.name].append(measure(url, served.process.pid, auth, scenario, opts))
     rows = []
     for name, results in samples.items():
         result = sorted(results, key=lambda r: r.rps)[len(results) // 2]

@@ -19,7 +19,8 @@ from modelrail.api import admin_routing, admin_usage, health, models, openai_end
 from modelrail.api.admin import build_admin_app
 from modelrail.api.drain import DrainMiddleware, watch_signals
 from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
-from modelrail.api.request_id import RequestIdMiddleware
+from modelrail.api.hot import ModelrailApp
+from modelrail.api.request_id import RequestIdMiddleware, RequestIds
 from modelrail.auth.key_auth import KeyAuthenticator
 from modelrail.auth.master_key import load_or_create_master_key
 from modelrail.errors import ModelrailError
@@ -148,7 +149,12 @@ def create_app(
         HTTPException: on_http_exception,
         Exception: on_unexpected,
     }
-    app = Starlette(
+    request_ids = RequestIds()
+    app = ModelrailApp(
+        runtime=rt,
+        # The completion routes skip Starlette's layers (see api/hot.py); same handlers, same answers.
+        hot_routes={route.path: route.endpoint for route in openai_endpoints.routes},
+        request_ids=request_ids,
         routes=[
             *openai_endpoints.routes,
             *models.routes,
@@ -157,7 +163,7 @@ def create_app(
             *admin_routing.routes,
             Mount("/admin", app=build_admin_app(key_store, auth)),
         ],
-        middleware=[Middleware(RequestIdMiddleware), Middleware(DrainMiddleware, runtime=rt)],
+        middleware=[Middleware(RequestIdMiddleware, ids=request_ids), Middleware(DrainMiddleware, runtime=rt)],
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )

@@ -56,7 +56,10 @@ class OpenAIProvider(Provider):
         self.cfg = config
         self._base = str(config.api_base).rstrip("/")
         self._session: aiohttp.ClientSession | None = None
-        self._headers = {"content-type": "application/json", **config.headers}
+        # A user-agent of our own: with none, aiohttp would add its own unless told to skip it, and
+        # skipping rebuilds a header multidict on every request (about 5% of a request's CPU).
+        self._headers = {"content-type": "application/json", "user-agent": "modelrail", **config.headers}
+        self._timeouts: dict[float | None, aiohttp.ClientTimeout] = {}
         if config.api_key:
             self._headers["authorization"] = f"Bearer {config.api_key}"
         if config.organization:
@@ -68,7 +71,7 @@ class OpenAIProvider(Provider):
         )
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=None)
         self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=True, skip_auto_headers=("user-agent",)
+            connector=connector, timeout=timeout, auto_decompress=True
         )
 
     async def close(self) -> None:
@@ -112,7 +115,7 @@ class OpenAIProvider(Provider):
                 self._base + path,
                 data=orjson.dumps(body),
                 headers=self._call_headers(call),
-                timeout=aiohttp.ClientTimeout(sock_connect=call.timeouts.connect),
+                timeout=self._timeout(call.timeouts.connect),
             ) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
@@ -137,7 +140,7 @@ class OpenAIProvider(Provider):
                 self._base + path,
                 data=orjson.dumps(body),
                 headers=self._call_headers(call),
-                timeout=aiohttp.ClientTimeout(sock_connect=call.timeouts.connect),
+                timeout=self._timeout(call.timeouts.connect),
             ) as resp:
                 if resp.status >= 400:
                     raise _status_error(resp.status, await resp.read(), resp.headers)
@@ -158,6 +161,12 @@ class OpenAIProvider(Provider):
                     yield event
                 if not done:
                     raise UpstreamError("The upstream stream ended before it was complete.", retryable=True)
+
+    def _timeout(self, connect: float | None) -> aiohttp.ClientTimeout:
+        timeout = self._timeouts.get(connect)
+        if timeout is None:
+            timeout = self._timeouts[connect] = aiohttp.ClientTimeout(sock_connect=connect)
+        return timeout
 
     def _call_headers(self, call: Call) -> dict[str, str]:
         if not call.extra_headers:

@@ -11,6 +11,7 @@ The app's lifespan calls ``start`` (ledger replay, background writers) and ``clo
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -63,8 +64,11 @@ class Stages:
     alerts: Alerts
     admission: LimitsAdmission
     usage: Ledger | PricedLogSink
+    aliases: tuple[str, ...] = ()
 
     async def start(self) -> None:
+        # Token encodings take most of a second to load: pay that at start-up, off the event loop.
+        await asyncio.to_thread(self.meter.estimator.warm, self.aliases)
         await self.usage.start()
 
     async def close(self) -> None:
@@ -117,4 +121,4 @@ def build_stages(
         usage = Ledger(ledger_settings, meter, ledger_url(settings), Path(journal).expanduser())
     else:
         usage = PricedLogSink(meter)
-    return Stages(backend, meter, alerts, admission, usage)
+    return Stages(backend, meter, alerts, admission, usage, tuple(table))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from modelrail.context import RequestContext
@@ -48,6 +49,11 @@ class Estimator:
     def __init__(self, counter: Counter | None = None) -> None:
         self.counter = counter or default_counter()
         self._fallback = RuleOfThumb()
+
+    def warm(self, models: Iterable[str]) -> None:
+        """Load the encodings these models use now, at start-up, rather than on a first request."""
+        for model in models:
+            self.text_tokens(model, "warm up")
 
     def prompt_tokens(self, ctx: RequestContext) -> int:
         body = ctx.body

@@ -33,11 +33,12 @@ class LocalConfig(ProviderConfig):
     def threads(self) -> int:
         """``n_threads``, or one core fewer than this process may use, at most 8.
 
-        llama.cpp's CPU threads wait for each other at every step, spinning: one that the OS takes
-        away to run the event loop (or anything else) stalls all of them. On a 2-core machine two
-        threads were measured at 80 tokens/s alone and 3 to 7 under load, one thread at 45 and
-        never below 17, so one core is left to the server. Past about 8 threads a small model
-        does not get faster.
+        llama.cpp's CPU threads meet at a barrier at every step: when the OS takes a core away
+        (to run the event loop, or another process), all of them wait. Measured on a 2-core
+        machine with other work running: two threads gave 2 to 7 tokens/s (busy-waiting) or 17
+        to 66 (passive waiting, which the engine turns on for more than one thread); one thread
+        gave 22 to 48 and 45 alone. So one core is left to the server. The cap of 8 is a guess,
+        not a measurement: a small model has little work per step to share among more.
         """
         if self.n_threads is not None:
             return self.n_threads

@@ -168,7 +168,9 @@ def store_key(config: Path) -> str:
     return out.stdout.strip().splitlines()[-1].strip()
 
 
-def _modelrail(name: str, workers: int, state: str = "memory") -> StartFn:
+def _modelrail(name: str, workers: int, state: str = "memory", src: str | None = None) -> StartFn:
+    """``src``: another checkout's ``src`` folder to run instead of the installed modelrail (``--compare``)."""
+
     def start(bench: Bench) -> contextlib.AbstractContextManager[Served]:
         port = free_port()
         config = modelrail_config(bench, name, state)
@@ -176,6 +178,8 @@ def _modelrail(name: str, workers: int, state: str = "memory") -> StartFn:
         modelrail = str(Path(sys.executable).parent / "modelrail")
         args = [modelrail, "serve", "--config", str(config), "--port", str(port), "--workers", str(workers)]
         env = {"MODELRAIL_MASTER_KEY": MASTER_KEY, "OPENAI_API_KEY": UPSTREAM_KEY}
+        if src:
+            env["PYTHONPATH"] = src  # ahead of the editable install on sys.path
         # Several workers get every core (pinned to one, they could only share it).
         cpus = bench.server_cpus if workers == 1 else None
         return serve_subprocess(args, port, health_path="/healthz", env=env, cpus=cpus, cwd=bench.workdir, timeout=60)
@@ -330,6 +334,17 @@ def machine() -> dict[str, Any]:
     return {"cpu": model, "cores": os.cpu_count(), "python": platform.python_version(), "kernel": platform.release()}
 
 
+def checkout(rev: str) -> Path:
+    """The ``src`` folder of ``rev``, exported once into benchmarks/.rev-<sha> (ignored by git)."""
+    sha = subprocess.run(["git", "rev-parse", "--short", rev], check=True, capture_output=True, text=True, cwd=HERE)
+    folder = HERE / f".rev-{sha.stdout.strip()}"
+    if not folder.exists():
+        archive = subprocess.run(["git", "archive", rev, "src"], check=True, capture_output=True, cwd=HERE.parent)
+        folder.mkdir()
+        subprocess.run(["tar", "-x", "-C", str(folder)], input=archive.stdout, check=True)
+    return folder / "src"
+
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="5 s per run instead of 15 s")
@@ -339,6 +354,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the median is kept")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="also run modelrail as of this git revision (target modelrail@REV), to measure a change in one run",
+    )
     opts = parser.parse_args()
     opts.duration = min(60.0, opts.duration or (5.0 if opts.quick else 15.0))
     opts.repeat = max(1, min(opts.repeat, 5))
@@ -349,6 +369,10 @@ def parse_args() -> argparse.Namespace:
         parser.error("wrk is not installed (apt-get install -y wrk), use --loadgen python")
     pin = not opts.no_pin and (os.cpu_count() or 1) >= 2
     opts.client_cpus, opts.server_cpus = ([0], [1]) if pin else (None, None)
+    if opts.compare:
+        name = f"modelrail@{opts.compare}"
+        TARGETS[name] = Target(name, _modelrail(name, 1, src=str(checkout(opts.compare))))
+        opts.targets += "," + name
     unknown = [n for n in opts.targets.split(",") if n not in TARGETS]
     unknown += [n for n in opts.scenarios.split(",") if n not in SCENARIOS]
     if unknown:

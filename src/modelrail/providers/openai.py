@@ -28,6 +28,9 @@ from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
 from modelrail.providers.upstream_errors import error_message, retry_after_seconds
 
+# An event larger than this (no line end in sight) is an upstream fault, not something to buffer.
+_MAX_EVENT_BYTES = 8 * 1024 * 1024
+
 
 class OpenAIConfig(ProviderConfig):
     api_base: AnyHttpUrl = AnyHttpUrl("https://api.openai.com/v1")
@@ -70,9 +73,7 @@ class OpenAIProvider(Provider):
             limit=self.cfg.max_connections, ttl_dns_cache=300, keepalive_timeout=30, enable_cleanup_closed=True
         )
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=None)
-        self._session = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, auto_decompress=True
-        )
+        self._session = aiohttp.ClientSession(connector=connector, timeout=timeout, auto_decompress=True)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -145,20 +146,30 @@ class OpenAIProvider(Provider):
                 if resp.status >= 400:
                     raise _status_error(resp.status, await resp.read(), resp.headers)
                 done = False
-                async for line in resp.content:
-                    if not line.startswith(b"data:"):
-                        continue  # blank separators, comments (": ping"), event: lines
-                    payload = line[5:].strip()
-                    if payload == b"[DONE]":
-                        done = True
+                # Read what has arrived and split it into lines here: one await per network read
+                # rather than two readline() calls per event (the data line and the blank one).
+                pending = b""
+                async for data in resp.content.iter_any():
+                    lines = (pending + data).split(b"\n") if pending else data.split(b"\n")
+                    pending = lines.pop()
+                    if len(pending) > _MAX_EVENT_BYTES:
+                        raise UpstreamError("The upstream sent a stream event over 8 MiB.")
+                    for line in lines:
+                        if not line.startswith(b"data:"):
+                            continue  # blank separators, comments (": ping"), event: lines
+                        payload = line[5:].strip()
+                        if payload == b"[DONE]":
+                            done = True
+                            break
+                        yield _stream_event(payload)
+                    if done:
                         break
-                    try:
-                        event = orjson.loads(payload)
-                    except orjson.JSONDecodeError:
-                        raise UpstreamError("The upstream sent a stream event that is not JSON.") from None
-                    if isinstance(event, dict) and "error" in event and "choices" not in event:
-                        raise UpstreamError(f"The upstream failed mid-stream: {error_message(payload)}")
-                    yield event
+                if not done and pending.startswith(b"data:"):
+                    # A last event without its line end: as readline() would have returned it.
+                    payload = pending[5:].strip()
+                    done = payload == b"[DONE]"
+                    if not done:
+                        yield _stream_event(payload)
                 if not done:
                     raise UpstreamError("The upstream stream ended before it was complete.", retryable=True)
 
@@ -177,6 +188,17 @@ class OpenAIProvider(Provider):
         if self._session is None:
             raise UpstreamUnavailable("The upstream client is not started.")
         return self._session
+
+
+def _stream_event(payload: bytes) -> JSONObject:
+    try:
+        event = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        raise UpstreamError("The upstream sent a stream event that is not JSON.") from None
+    if isinstance(event, dict) and "error" in event and "choices" not in event:
+        raise UpstreamError(f"The upstream failed mid-stream: {error_message(payload)}")
+    result: JSONObject = event
+    return result
 
 
 @contextlib.contextmanager

@@ -1,0 +1,87 @@
+"""The OpenAI provider's SSE reader, against an upstream that splits its stream at awkward places."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import orjson
+import pytest
+from aiohttp import web
+
+from modelrail.errors import UpstreamError
+from modelrail.providers.base import Call, Timeouts
+from modelrail.providers.openai import OpenAIConfig, OpenAIProvider
+
+
+def _event(i: int) -> bytes:
+    chunk = {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": f"t{i}"}}]}
+    return b"data: " + orjson.dumps(chunk)
+
+
+async def _upstream(pieces: list[bytes]) -> AsyncIterator[str]:
+    async def handler(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"content-type": "text/event-stream"})
+        await response.prepare(request)
+        for piece in pieces:
+            await response.write(piece)
+            await asyncio.sleep(0.005)  # separate network reads on the client
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()
+
+
+async def _read(pieces: list[bytes]) -> list[dict]:
+    gen = _upstream(pieces)
+    base = await anext(gen)
+    provider = OpenAIProvider(OpenAIConfig(model="m", api_base=base))
+    await provider.start()
+    try:
+        call = Call(request_id="r", model="m", body={"model": "m", "stream": True}, params=None, timeouts=Timeouts())
+        return [chunk async for chunk in provider.chat_stream(call)]
+    finally:
+        await provider.close()
+        await gen.aclose()
+
+
+def _split_everywhere(raw: bytes, size: int) -> list[bytes]:
+    return [raw[i : i + size] for i in range(0, len(raw), size)]
+
+
+@pytest.mark.parametrize("size", [1, 7, 64, 10_000])
+async def test_events_split_across_reads(size: int) -> None:
+    raw = b"".join(_event(i) + b"\n\n" for i in range(5))
+    raw += b": ping\n\nevent: message\r\n" + _event(5) + b"\r\n\r\ndata: [DONE]\n\n"
+    chunks = await _read(_split_everywhere(raw, size))
+    assert [c["choices"][0]["delta"]["content"] for c in chunks] == [f"t{i}" for i in range(6)]
+
+
+async def test_last_event_without_line_end() -> None:
+    chunks = await _read([_event(0) + b"\n\n", b"data: [DONE]"])
+    assert len(chunks) == 1
+
+
+async def test_stream_without_done_is_an_error() -> None:
+    with pytest.raises(UpstreamError, match="ended before it was complete"):
+        await _read([_event(0) + b"\n\n", _event(1)])
+
+
+async def test_error_event_mid_stream() -> None:
+    with pytest.raises(UpstreamError, match="failed mid-stream"):
+        await _read([_event(0) + b"\n\n", b'data: {"error": {"message": "boom"}}\n\n'])
+
+
+async def test_event_that_is_not_json() -> None:
+    with pytest.raises(UpstreamError, match="not JSON"):
+        await _read([b"data: {nope\n\n"])

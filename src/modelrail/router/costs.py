@@ -1,34 +1,24 @@
-"""A deployment's cost for the lowest_cost strategy: its configured ``cost``, else the pricing table."""
+"""A deployment's cost for the lowest_cost strategy: its configured ``cost``, else the shipped pricing table.
+
+The table and its lookup rule are the ledger's own (:mod:`modelrail.usage.pricing`), so routing and
+billing never disagree about what a model costs.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import yaml
-
-PRICING_FILE = Path(__file__).resolve().parent.parent / "data" / "pricing.yaml"
+from modelrail.usage.config import Price
+from modelrail.usage.pricing import load_table, lookup
 
 
-def load_costs(path: Path = PRICING_FILE) -> dict[str, float]:
-    """Upstream model id -> input plus output USD per million tokens, from the shipped table."""
+def load_costs() -> dict[str, Price]:
+    """Upstream model id -> its prices, from the shipped table; empty if the file cannot be read."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        return load_table()
     except OSError:
         return {}
-    models = raw.get("models") if isinstance(raw, dict) else None
-    out: dict[str, float] = {}
-    for name, entry in (models or {}).items():
-        if isinstance(entry, dict) and "input" in entry and "output" in entry:
-            out[str(name)] = float(entry["input"]) + float(entry["output"])
-    return out
 
 
-def cost_of(model: str, table: dict[str, float]) -> float | None:
-    """Exact id, then without a ``provider/`` prefix, then the longest entry the id starts with."""
-    if model in table:
-        return table[model]
-    bare = model.rsplit("/", 1)[-1]
-    if bare in table:
-        return table[bare]
-    best = max((name for name in table if bare.startswith(name)), key=len, default=None)
-    return table[best] if best is not None else None
+def cost_of(model: str, table: dict[str, Price]) -> float | None:
+    """Input plus output USD per million tokens, or None for a model the table does not know."""
+    price = lookup(table, model)
+    return None if price is None else price.input + price.output

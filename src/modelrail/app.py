@@ -121,9 +121,10 @@ def create_app(
         # Migrations run here, before any request; a worker that cannot reach its database stops.
         await key_store.db.ready()
         log.info("key store: %s", redact_url(key_store.db.url))
-        await asyncio.gather(*(p.start() for p in providers))
+        # The stages warm the token counter while the providers open clients and load models.
+        usage_start = stages.start() if stages is not None else _call_if_present(gateway.usage, "start")
+        await asyncio.gather(usage_start, *(p.start() for p in providers))
         await _call_if_present(gateway.admission, "start")
-        await _call_if_present(gateway.usage, "start")
         rt.ready = True
         unwatch = watch_signals(rt)
         log.info(

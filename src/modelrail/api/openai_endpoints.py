@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from modelrail.api.disconnect import DisconnectWatch
 from modelrail.api.http import JSONResponse, read_json, request_id, runtime
 from modelrail.api.sse import SSEResponse
 from modelrail.auth.base import credential_from
@@ -37,15 +40,28 @@ async def _handle(request: Request, endpoint: Endpoint) -> Response:
         stream=stream,
     )
     ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
-    if stream:
-        _, chunks = await rt.gateway.open_stream(ctx)
-        opts = getattr(params, "stream_options", None)
-        return SSEResponse(  # type: ignore[return-value]
-            chunks,
-            headers=ctx.response_headers,
-            keep_usage_chunk=bool(opts and opts.include_usage),
-        )
-    result = await rt.gateway.unary(ctx)
+    watch = DisconnectWatch(request.receive)
+    handed_over = False
+    try:
+        if stream:
+            _, chunks = await rt.gateway.open_stream(ctx)
+            opts = getattr(params, "stream_options", None)
+            handed_over = True
+            return SSEResponse(  # type: ignore[return-value]
+                chunks,
+                headers=ctx.response_headers,
+                keep_usage_chunk=bool(opts and opts.include_usage),
+                disconnected=watch.hand_over(),
+            )
+        result = await rt.gateway.unary(ctx)
+    except asyncio.CancelledError:
+        if watch.swallow():
+            # The client left; nobody reads this, but the server needs a response to finish.
+            return Response(status_code=499)
+        raise
+    finally:
+        if not handed_over:
+            watch.close()
     return JSONResponse(result, headers=ctx.response_headers)
 
 

@@ -43,22 +43,87 @@ async def first_chunk(stream: AsyncIterator[JSONObject], timeouts: Timeouts) -> 
 async def rest_of(stream: AsyncIterator[JSONObject], timeouts: Timeouts, started: float) -> AsyncIterator[JSONObject]:
     """The remaining chunks, each within the idle deadline and all within the total deadline."""
     deadline = started + timeouts.total
+    timer = _IdleTimer()
     try:
         while True:
             left = deadline - time.monotonic()
             limit = min(timeouts.idle, left)
             if limit <= 0:
                 raise UpstreamTimeout(f"The stream ran past its total deadline of {timeouts.total:g} s.")
+            cancelling = timer.arm(limit)
             try:
-                async with asyncio.timeout(limit):
-                    chunk = await anext(stream)
+                chunk = await anext(stream)
             except StopAsyncIteration:
                 return
-            except TimeoutError:
-                raise UpstreamTimeout(f"The upstream went quiet for {limit:g} s mid-stream.") from None
+            except asyncio.CancelledError:
+                if timer.expired(cancelling):
+                    raise UpstreamTimeout(f"The upstream went quiet for {limit:g} s mid-stream.") from None
+                raise
+            finally:
+                timer.disarm()
             yield chunk
     finally:
+        timer.close()
         await _close(stream)
+
+
+class _IdleTimer:
+    """What ``asyncio.timeout`` around each chunk's wait did, for a fraction of its cost.
+
+    A context manager per chunk made and cancelled a timer handle per chunk (about 5 µs a chunk,
+    6% of a streamed request). Here one handle serves the whole stream: arming only moves the
+    deadline, and the handle, when it runs, re-arms itself if the deadline has moved on. It
+    cancels the task only while that task is waiting for a chunk (never while it is suspended at
+    ``yield``, when the consumer is running), and the cancellation is told apart from any other
+    the way ``asyncio.timeout`` does it (``cancelling`` / ``uncancel``).
+    """
+
+    __slots__ = ("_deadline", "_fired", "_handle", "_loop", "_task")
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[object] | None = None
+        self._deadline = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+        self._fired = False
+
+    def arm(self, limit: float) -> int:
+        """Start timing a wait of at most ``limit`` seconds; returns the task's cancel count now."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._deadline = self._loop.time() + limit
+        handle = self._handle
+        if handle is None or handle.when() > self._deadline:
+            if handle is not None:
+                handle.cancel()
+            self._handle = self._loop.call_at(self._deadline, self._check)
+        return task.cancelling()
+
+    def disarm(self) -> None:
+        self._task = None
+
+    def expired(self, cancelling: int) -> bool:
+        """After a CancelledError during the wait: True if this timer caused it (and it is now undone)."""
+        if not self._fired or self._task is None:
+            return False
+        self._fired = False
+        return self._task.uncancel() <= cancelling
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+    def _check(self) -> None:
+        self._handle = None
+        if self._task is None:
+            return  # not waiting: the next arm() sets a new handle
+        if self._loop.time() >= self._deadline:
+            self._fired = True
+            self._task.cancel()
+        else:
+            self._handle = self._loop.call_at(self._deadline, self._check)
 
 
 async def _close(stream: AsyncIterator[JSONObject]) -> None:

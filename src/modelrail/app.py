@@ -16,10 +16,10 @@ from starlette.middleware import Middleware
 from starlette.routing import Mount
 
 from modelrail.api import admin_routing, admin_usage, health, models, openai_endpoints
-from modelrail.api.admin import build_admin_app
 from modelrail.api.drain import DrainMiddleware, watch_signals
 from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
 from modelrail.api.hot import ModelrailApp
+from modelrail.api.lazy import LazyApp
 from modelrail.api.request_id import RequestIdMiddleware, RequestIds
 from modelrail.auth.key_auth import KeyAuthenticator
 from modelrail.auth.master_key import load_or_create_master_key
@@ -162,7 +162,8 @@ def create_app(
             *health.routes,
             *admin_usage.routes,
             *admin_routing.routes,
-            Mount("/admin", app=build_admin_app(key_store, auth)),
+            # Built on the first admin request: FastAPI costs a completion-only worker ~24 MiB.
+            Mount("/admin", app=LazyApp("modelrail.api.admin", lambda m: m.build_admin_app(key_store, auth))),
         ],
         middleware=[Middleware(RequestIdMiddleware, ids=request_ids), Middleware(DrainMiddleware, runtime=rt)],
         exception_handlers=exception_handlers,

@@ -278,3 +278,12 @@ async def test_a_missing_model_file_fails_start(tmp_path: Any) -> None:
     provider = LocalProvider(LocalConfig(model="x", path=tmp_path / "nope.gguf"))
     with pytest.raises(FileNotFoundError):
         await provider.start()
+
+
+async def test_bodies_and_chunks_conform_to_the_openai_spec(local: LocalProvider) -> None:
+    from tests.conformance import validate_against
+
+    validate_against("CreateChatCompletionResponse", await local.chat(chat(max_tokens=4)))
+    for chunk in await collect(local.chat_stream(chat(max_tokens=4, stream=True))):
+        validate_against("CreateChatCompletionStreamResponse", chunk)
+    validate_against("CreateCompletionResponse", await local.completion(completion(prompt="Hi", max_tokens=4)))

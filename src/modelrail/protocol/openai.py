@@ -148,15 +148,18 @@ def chat_completion(
     created: int | None = None,
     system_fingerprint: str | None = None,
 ) -> JSONObject:
-    return {
+    body: JSONObject = {
         "id": id,
         "object": "chat.completion",
         "created": created if created is not None else int(time.time()),
         "model": model,
         "choices": choices,
         "usage": usage,
-        "system_fingerprint": system_fingerprint,
     }
+    # The spec types it as a string: a backend with no fingerprint leaves it out rather than null.
+    if system_fingerprint is not None:
+        body["system_fingerprint"] = system_fingerprint
+    return body
 
 
 def chat_choice(index: int, content: str | None, finish_reason: FinishReason, **message: Any) -> JSONObject:

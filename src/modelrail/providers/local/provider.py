@@ -129,7 +129,6 @@ class LocalProvider(Provider):
             "model": call.model,
             "choices": [],
             "usage": _complete(finish, usage),
-            "system_fingerprint": None,
         }
 
     async def list_models(self) -> list[JSONObject]:
@@ -167,5 +166,4 @@ def _text_chunk(cid: str, model: str, created: int, text: str, finish: str | Non
         "created": created,
         "model": model,
         "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": finish}],
-        "system_fingerprint": None,
     }

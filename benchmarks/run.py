@@ -85,6 +85,7 @@ class Bench:
     server_cpus: list[int] | None
     workdir: Path
     keys: dict[str, str] = field(default_factory=dict)
+    rss_at_rest: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def upstream(self) -> str:
@@ -246,6 +247,8 @@ def start_targets(
     for target in targets:
         try:
             running[target.name] = stack.enter_context(target.start(bench))
+            time.sleep(1.0)  # start-up work that finishes after /healthz answers (encodings, ledger)
+            bench.rss_at_rest[target.name] = proc.rss_mb(running[target.name].process.pid)
         except ServerError as exc:
             failed[target.name] = str(exc)[:2000]
             print(f"  {target.name}: not started: {str(exc)[:2000]}", file=sys.stderr)
@@ -287,6 +290,7 @@ def run_scenario(
         row = {"target": name, "scenario": scenario.name, **result.to_json()}
         row["runs_rps"] = [r.rps for r in results]
         row["load1"] = round(os.getloadavg()[0], 2)
+        row["rss_rest_mb"] = bench.rss_at_rest.get(name)
         row["rss_mb"] = proc.rss_mb(running[name].process.pid)
         rows.append(row)
         print(f"  {name:<12} {scenario.name:<15} {result.rps:>9.1f} req/s  (runs: {row['runs_rps']})", file=sys.stderr)
@@ -310,15 +314,17 @@ def markdown(rows: list[dict]) -> str:
 
     lines = [
         "| target | scenario | conns | req/s | p50 ms | p99 ms | added p50 ms | added p99 ms "
-        "| TTFT p50 ms | TTFT p99 ms | added TTFT p50 ms | server CPU µs/req | errors | RSS MiB | req/s of each run |",
-        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+        "| TTFT p50 ms | TTFT p99 ms | added TTFT p50 ms | server CPU µs/req | errors | RSS at rest MiB "
+        "| RSS after MiB | req/s of each run |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['target']} | {r['scenario']} | {r['connections']} | {r['rps']:.0f} | {num(r['p50_ms'])} "
             f"| {num(r['p99_ms'])} | {num(r.get('added_p50_ms'))} | {num(r.get('added_p99_ms'))} "
             f"| {num(r['ttft_p50_ms'])} | {num(r['ttft_p99_ms'])} | {num(r.get('added_ttft_p50_ms'))} "
-            f"| {num(r['cpu_us_per_request'], 0)} | {r['errors']} | {num(r['rss_mb'], 0)} "
+            f"| {num(r['cpu_us_per_request'], 0)} | {r['errors']} | {num(r.get('rss_rest_mb'), 0)} "
+            f"| {num(r['rss_mb'], 0)} "
             f"| {', '.join(f'{x:.0f}' for x in r['runs_rps'])} |"
         )
     return "\n".join(lines)

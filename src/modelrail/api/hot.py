@@ -11,7 +11,9 @@ draining server, lifespan) goes through Starlette as before.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+import contextlib
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from starlette.applications import Starlette
@@ -27,13 +29,30 @@ from modelrail.observability.logging import request_id_var
 from modelrail.runtime import Runtime
 
 Handler = Callable[[Request], Awaitable[Response]]
+Lifespan = Callable[[Any], contextlib.AbstractAsyncContextManager[None]]
+
+
+def _freezing(lifespan: Lifespan) -> Lifespan:
+    """``lifespan``, then what start-up built (modules, model classes, tables, the app) moved out of
+    the cyclic collector's sight: it lives as long as the process, and a full collection would
+    otherwise walk all of it again and again under load."""
+
+    @contextlib.asynccontextmanager
+    async def frozen(app: Any) -> AsyncIterator[None]:
+        async with lifespan(app):
+            gc.collect()
+            gc.freeze()
+            yield
+
+    return frozen
 
 
 class ModelrailApp(Starlette):
     def __init__(
         self, *, runtime: Runtime, hot_routes: Mapping[str, Handler], request_ids: RequestIds, **kwargs: Any
     ) -> None:
-        super().__init__(**kwargs)
+        lifespan = kwargs.pop("lifespan", None)
+        super().__init__(lifespan=_freezing(lifespan) if lifespan is not None else None, **kwargs)
         self.runtime = runtime
         self.hot_routes = dict(hot_routes)
         self.request_ids = request_ids

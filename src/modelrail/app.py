@@ -32,10 +32,13 @@ from modelrail.router.breaker import Breakers, build_store
 from modelrail.router.config import unknown_aliases
 from modelrail.router.costs import cost_of, load_costs
 from modelrail.router.deployment import Deployment
+from modelrail.router.quota import DeploymentQuota
 from modelrail.router.router import Router
 from modelrail.runtime import Runtime
 from modelrail.settings import ConfigError, DeploymentSettings, Settings
 from modelrail.stages import Admission, LogUsageSink, OpenAdmission, UsageSink
+from modelrail.state.base import StateBackend
+from modelrail.state.factory import build_state
 from modelrail.store.db import redact_url
 from modelrail.store.factory import build_key_store
 
@@ -58,6 +61,8 @@ def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], 
             timeouts=entry.timeouts,
             region=entry.region,
             max_in_flight=entry.max_in_flight,
+            rpm=entry.rpm,
+            tpm=entry.tpm,
             cost=entry.cost if entry.cost is not None else cost_of(provider.config.model, costs),
         )
         table.setdefault(entry.name, []).append(dep)
@@ -104,9 +109,19 @@ def create_app(
         touch_interval=settings.auth.key_touch_interval,
     )
     breakers = Breakers(settings.router.breaker, build_store(settings.router.breaker))
-    router = Router(table, settings=settings.router, breakers=breakers)
     # Limits, budgets and the ledger, from the config, unless a caller (a test) brings its own stages.
     stages = build_stages(settings, table) if admission is None or usage is None else None
+    # Deployment limits count in the same shared state as the key, team and model limits.
+    own_state: StateBackend | None = None
+    quota: DeploymentQuota | None = None
+    if any(d.rpm is not None or d.tpm is not None for deps in table.values() for d in deps):
+        if stages is None:
+            own_state = build_state(settings.state)
+        state = stages.state if stages is not None else own_state
+        assert state is not None
+        estimator = stages.meter.estimator if stages is not None else None
+        quota = DeploymentQuota(state, estimator, settings.limits.expected_output_tokens)
+    router = Router(table, settings=settings.router, breakers=breakers, quota=quota)
     gateway = Gateway(
         router=router,
         admission=admission or (stages.admission if stages else OpenAdmission()),
@@ -143,6 +158,8 @@ def create_app(
             await _call_if_present(gateway.admission, "close")
             await auth.close()
             await router.close()
+            if own_state is not None:
+                await own_state.close()
             await key_store.db.close()
 
     exception_handlers: dict[Any, Any] = {

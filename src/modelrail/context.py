@@ -45,6 +45,8 @@ class RequestContext:
     deployment: str | None = None
     attempts: int = 0
     fallback_from: str | None = None
+    # Tokens admission reserved (prompt estimate + expected output): per-deployment TPM reuses it.
+    reserved_tokens: int | None = None
     # Seconds the client allows (x-modelrail-timeout, x-modelrail-ttft-timeout): these only tighten
     # the deployment's own deadlines, and the total one covers every retry and fallback.
     timeout: float | None = None

@@ -82,6 +82,10 @@ class DeploymentSettings(BaseModel):
     cost: float | None = Field(default=None, ge=0)
     # Calls this deployment may have in flight in one process; beyond it the router goes elsewhere.
     max_in_flight: int | None = Field(default=None, ge=1)
+    # Requests and tokens per minute this deployment may send upstream, counted across every worker and
+    # replica (the shared state); beyond them the router goes to another deployment, or answers 429.
+    rpm: int | None = Field(default=None, ge=1)
+    tpm: int | None = Field(default=None, ge=1)
 
     def provider_options(self) -> dict[str, Any]:
         """The provider's own keys, with ``model`` defaulting to the alias."""

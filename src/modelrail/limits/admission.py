@@ -73,6 +73,7 @@ class LimitsAdmission:
             cap if cap is not None else (0 if ctx.endpoint == "embeddings" else self.settings.expected_output_tokens)
         )
         res.tokens = prompt + expected
+        ctx.reserved_tokens = res.tokens
         p = ctx.principal
         minute = int(now // WINDOW)
         model_limits = self.settings.models.get(ctx.alias)

@@ -50,6 +50,9 @@ class Deployment:
     cost: float | None = None
     # Per process, and soft: a retry that waited out its back-off may go one over.
     max_in_flight: int | None = None
+    # The provider's quota for this deployment, across every worker and replica (see router/quota.py).
+    rpm: int | None = None
+    tpm: int | None = None
     stats: DeploymentStats = field(default_factory=DeploymentStats)
 
     def full(self) -> bool:

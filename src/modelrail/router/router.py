@@ -10,7 +10,9 @@ One request goes through, in order:
    shared by all requests;
 3. with ``ttft_fallback_ms``, the first fallback starts alongside a primary that is slow to
    produce its first token, and whichever answers first wins;
-4. a context-window error goes to the alias's ``context_fallbacks`` instead.
+4. a context-window error goes to the alias's ``context_fallbacks`` instead;
+5. a deployment at its own ``rpm``/``tpm`` (router/quota.py) is skipped like one with an open
+   breaker; when every deployment of every alias tried is at its limit, the answer is a 429.
 
 A stream is only returned once its first chunk is in hand, so everything above happens before
 any byte reaches the client; after that a failure ends the stream and is never retried.
@@ -26,7 +28,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from modelrail.context import Endpoint, RequestContext
+from modelrail.context import Endpoint, RequestContext, Usage
 from modelrail.errors import (
     ContextWindowExceeded,
     ModelNotFound,
@@ -43,10 +45,12 @@ from modelrail.router.config import RouterSettings
 from modelrail.router.deployment import Deployment
 from modelrail.router.difficulty import DifficultyRouter
 from modelrail.router.hedge import hedged
+from modelrail.router.quota import DeploymentQuota, Grant, OverQuota
 from modelrail.router.retry import RetryBudget, RetryPolicy
 from modelrail.router.strategies import order
 from modelrail.router.timeouts import bounded, first_chunk, rest_of
 from modelrail.router.tracked import TrackedStream
+from modelrail.state.memory import MemoryState
 
 T = TypeVar("T")
 
@@ -71,6 +75,11 @@ class _Progress:
     fallback_alias: str | None = None
     fallback_reason: str | None = None
     deadline: float | None = None  # perf_counter time, from the client's own timeout
+    # Deployments refused for their own rpm/tpm, and the soonest any of them has room again.
+    limited: int = 0
+    limited_for: float = float("inf")
+    # Per deployment id, what its latest attempt reserved on its TPM counter, to correct at the end.
+    grants: dict[str, Grant] | None = None
 
 
 @dataclass(slots=True)
@@ -87,6 +96,8 @@ class Router:
         settings: RouterSettings | None = None,
         breakers: Breakers | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        *,
+        quota: DeploymentQuota | None = None,
     ) -> None:
         self._table = table
         self._rng = rng or random.Random()
@@ -97,6 +108,9 @@ class Router:
         self.breakers = breakers or Breakers(self.settings.breaker, MemoryBreakerStore(self.settings.breaker))
         self.auto = DifficultyRouter(self.settings.auto) if self.settings.auto else None
         self._sleep = sleep
+        # Without a shared backend (a router built directly), deployment limits hold per process.
+        limited = any(d.rpm is not None or d.tpm is not None for deps in table.values() for d in deps)
+        self.quota = quota if quota is not None or not limited else DeploymentQuota(MemoryState())
 
     # -- the public face the gateway and the API use --------------------------------------------
 
@@ -134,12 +148,18 @@ class Router:
             dep.stats.observe(self.settings.ewma_alpha, latency=time.monotonic() - started)
             return result
 
-        return await self._route(ctx, run, _nothing)
+        prog = _Progress()
+        result = await self._route(ctx, run, _nothing, prog)
+        if prog.grants and ctx.deployment in prog.grants and self.quota is not None:
+            await self.quota.settle(prog.grants[ctx.deployment], Usage.from_openai(result.get("usage")))
+        return result
 
     async def open_stream(self, ctx: RequestContext) -> tuple[JSONObject, AsyncIterator[JSONObject]]:
         """Start a stream and wait for its first chunk, so that failures before the first byte can
         still be retried or fall back, and surface as ordinary HTTP errors if nothing helps."""
         endpoint = _STREAM[ctx.endpoint]
+        prog = _Progress()
+        on_end = functools.partial(self._ended, ctx, prog)
 
         async def run(dep: Deployment, timeouts: Timeouts) -> _Opened:
             started = time.monotonic()
@@ -150,23 +170,24 @@ class Router:
             return _Opened(
                 first,
                 TrackedStream(
-                    dep, rest=rest, upstream=stream, started=started, alpha=self.settings.ewma_alpha, on_end=self._ended
+                    dep, rest=rest, upstream=stream, started=started, alpha=self.settings.ewma_alpha, on_end=on_end
                 ),
             )
 
-        opened = await self._route(ctx, run, _close_opened)
+        opened = await self._route(ctx, run, _close_opened, prog)
         return opened.first, opened.rest
 
     # -- one request ----------------------------------------------------------------------------
 
-    async def _route(self, ctx: RequestContext, run: Run[T], discard: Callable[[T], Awaitable[None]]) -> T:
+    async def _route(
+        self, ctx: RequestContext, run: Run[T], discard: Callable[[T], Awaitable[None]], prog: _Progress
+    ) -> T:
         alias = ctx.alias
         if self.auto is not None and alias == self.auto.name and alias not in self._table:
             choice = self.auto.choose(ctx.body)
             alias = choice.alias
             ctx.response_headers["x-modelrail-route"] = alias
             ctx.response_headers["x-modelrail-route-reason"] = choice.reason
-        prog = _Progress()
         if ctx.timeout is not None:
             prog.deadline = ctx.started + ctx.timeout
         self.budget.record_request()
@@ -228,6 +249,8 @@ class Router:
                     i += 1  # the hedge already tried the next alias
             i += 1
         assert last is not None
+        if isinstance(last, OverQuota):
+            raise last.refusal()
         raise last
 
     async def _alias(self, ctx: RequestContext, alias: str, run: Run[T], prog: _Progress) -> T:
@@ -239,11 +262,14 @@ class Router:
         failed: list[str] = []
         last: UpstreamError | None = None
         retry = 0
+        limited = prog.limited
         while True:
-            dep, wait = await self._next(ordered, failed, retry, last)
+            dep, wait = await self._next(ctx, prog, ordered, failed, retry, last=last)
             if dep is None:
                 if last is not None:
                     raise last
+                if prog.limited > limited:
+                    raise OverQuota(alias, prog.limited_for)
                 raise UpstreamUnavailable(
                     f"No deployment of '{alias}' is available now (circuit breakers open, or all busy).", retryable=True
                 )
@@ -261,7 +287,14 @@ class Router:
                 prog.retries += 1
 
     async def _next(
-        self, ordered: list[Deployment], failed: list[str], retry: int, last: UpstreamError | None
+        self,
+        ctx: RequestContext,
+        prog: _Progress,
+        ordered: list[Deployment],
+        failed: list[str],
+        retry: int,
+        *,
+        last: UpstreamError | None,
     ) -> tuple[Deployment | None, float]:
         """The next deployment to try and how long to wait first. An untried one goes at once;
         going back to one that failed waits out the back-off and its Retry-After."""
@@ -270,7 +303,7 @@ class Router:
         # Deployments that asked us to wait (Retry-After) go after the others.
         fresh.sort(key=lambda d: d.stats.cooling(now))
         for dep in fresh:
-            if not dep.full() and await self.breakers.allow(dep.id):
+            if not dep.full() and await self.breakers.allow(dep.id) and await self._reserve(ctx, prog, dep):
                 return dep, 0.0
         if last is None:
             return None, 0.0
@@ -278,9 +311,25 @@ class Router:
         if wait is None:
             return None, 0.0  # it asked for a longer wait than we are willing to give
         for dep in ordered:
-            if not dep.full() and await self.breakers.allow(dep.id):
+            if not dep.full() and await self.breakers.allow(dep.id) and await self._reserve(ctx, prog, dep):
                 return dep, wait
         return None, 0.0
+
+    async def _reserve(self, ctx: RequestContext, prog: _Progress, dep: Deployment) -> bool:
+        """Room in the deployment's own rpm/tpm for one more call. Asked after the breaker, so that
+        a deployment the breaker keeps out does not use up its quota."""
+        if self.quota is None or (dep.rpm is None and dep.tpm is None):
+            return True
+        granted = await self.quota.reserve(ctx, dep)
+        if isinstance(granted, float):
+            prog.limited += 1
+            prog.limited_for = min(prog.limited_for, granted)
+            return False
+        if granted.key:
+            if prog.grants is None:
+                prog.grants = {}
+            prog.grants[dep.id] = granted
+        return True
 
     async def _attempt(self, ctx: RequestContext, dep: Deployment, run: Run[T], prog: _Progress) -> T:
         timeouts = self._timeouts(ctx, dep, prog)
@@ -331,10 +380,14 @@ class Router:
             raise UpstreamTimeout("The request ran out of the time it asked for (x-modelrail-timeout).")
         return left
 
-    async def _ended(self, dep: Deployment, ok: bool | None) -> None:
+    async def _ended(self, ctx: RequestContext, prog: _Progress, dep: Deployment, ok: bool | None) -> None:
         if ok is False:
             dep.stats.failures += 1
             await self.breakers.record(dep.id, False)
+        # The usage chunk, when the upstream sent one, has passed the gateway by the stream's end.
+        grant = prog.grants.get(dep.id) if prog.grants else None
+        if grant is not None and self.quota is not None:
+            await self.quota.settle(grant, ctx.usage)
 
     @staticmethod
     def _headers(ctx: RequestContext, prog: _Progress) -> dict[str, str]:
@@ -365,6 +418,8 @@ class Router:
                         "region": dep.region,
                         "weight": dep.weight,
                         "max_in_flight": dep.max_in_flight,
+                        "rpm": dep.rpm,
+                        "tpm": dep.tpm,
                         "strategy": self.settings.strategy_for(alias),
                         "cost_per_mtok": dep.cost,
                         "breaker": breaker,

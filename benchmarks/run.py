@@ -70,11 +70,19 @@ SCENARIOS = {
         Scenario("stream-1", stream=True, connections=1),
         Scenario("stream-50", stream=True, connections=50),
         # A realistic upstream (300 ms to first token, 20 ms per chunk): not run by default.
+        Scenario("real-plain-1", stream=False, connections=1, ttft_ms=300, chunk_ms=20),
         Scenario("real-plain-50", stream=False, connections=50, ttft_ms=300, chunk_ms=20),
+        Scenario("real-stream-1", stream=True, connections=1, ttft_ms=300, chunk_ms=20),
         Scenario("real-stream-50", stream=True, connections=50, ttft_ms=300, chunk_ms=20),
     ]
 }
 DEFAULT_SCENARIOS = ["plain-1", "plain-50", "stream-1", "stream-50"]
+# --suite: every scenario against the floor and modelrail (memory and Redis state), pinned; then one
+# worker against two (both on Redis state) unpinned, since two workers need both cores.
+SUITE = [
+    ("mock,passthrough,modelrail,modelrail-redis", ",".join(SCENARIOS), True),
+    ("mock,passthrough,modelrail-redis,modelrail-2w", "plain-50,stream-50", False),
+]
 
 
 @dataclass
@@ -125,8 +133,7 @@ def modelrail_config(bench: Bench, name: str, state: str) -> Path:
     model limits, the ledger on, and routing (two deployments of the alias, a fallback alias)."""
     data = bench.workdir / name
     data.mkdir(exist_ok=True)
-    prefix = f"modelrail-bench-{os.getpid()}-{name}:"
-    redis = f'  redis_url: {REDIS_URL}\n  prefix: "{prefix}"\n' if state == "redis" else ""
+    redis = f'  redis_url: {REDIS_URL}\n  prefix: "{redis_prefix(name)}"\n' if state == "redis" else ""
     deployment = (
         "  - name: {alias}\n"
         "    provider: openai\n"
@@ -152,6 +159,23 @@ def modelrail_config(bench: Bench, name: str, state: str) -> Path:
     return config
 
 
+def redis_prefix(name: str) -> str:
+    return f"modelrail-bench-{os.getpid()}-{name}:"
+
+
+def forget_redis_keys(prefix: str) -> None:
+    """The counters a benchmark left in Redis (budgets would otherwise stay for their period)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 def store_key(config: Path) -> str:
     """A team and a key in the config's key store, each with limits and a budget; returns the secret."""
     cli = [str(Path(sys.executable).parent / "modelrail")]
@@ -172,7 +196,8 @@ def store_key(config: Path) -> str:
 def _modelrail(name: str, workers: int, state: str = "memory", src: str | None = None) -> StartFn:
     """``src``: another checkout's ``src`` folder to run instead of the installed modelrail (``--compare``)."""
 
-    def start(bench: Bench) -> contextlib.AbstractContextManager[Served]:
+    @contextlib.contextmanager
+    def start(bench: Bench) -> Iterator[Served]:
         port = free_port()
         config = modelrail_config(bench, name, state)
         bench.keys[name] = store_key(config)
@@ -183,7 +208,14 @@ def _modelrail(name: str, workers: int, state: str = "memory", src: str | None =
             env["PYTHONPATH"] = src  # ahead of the editable install on sys.path
         # Several workers get every core (pinned to one, they could only share it).
         cpus = bench.server_cpus if workers == 1 else None
-        return serve_subprocess(args, port, health_path="/healthz", env=env, cpus=cpus, cwd=bench.workdir, timeout=60)
+        try:
+            with serve_subprocess(
+                args, port, health_path="/healthz", env=env, cpus=cpus, cwd=bench.workdir, timeout=60
+            ) as served:
+                yield served
+        finally:
+            if state == "redis":
+                forget_redis_keys(redis_prefix(name))
 
     return start
 
@@ -361,6 +393,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=1, help="runs per measurement; the median is kept")
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument(
+        "--suite", action="store_true", help="the whole suite (see SUITE); ignores --targets/--scenarios"
+    )
+    parser.add_argument(
         "--compare",
         metavar="REV",
         help="also run modelrail as of this git revision (target modelrail@REV), to measure a change in one run",
@@ -386,20 +421,20 @@ def parse_args() -> argparse.Namespace:
     return opts
 
 
-def main() -> int:
-    opts = parse_args()
+def run_phase(opts: argparse.Namespace, pin: bool) -> tuple[list[dict], dict[str, str]]:
+    """Every scenario of ``opts.scenarios`` against every target of ``opts.targets``."""
     targets = [TARGETS[n] for n in opts.targets.split(",")]
     scenarios = [SCENARIOS[n] for n in opts.scenarios.split(",")]
-    print(
-        f"load generator: {opts.tool}; {opts.duration:.0f} s per run; pinned: {bool(opts.client_cpus)}", file=sys.stderr
-    )
+    client_cpus, server_cpus = ([0], [1]) if pin else (None, None)
+    opts.client_cpus = client_cpus
+    print(f"load generator: {opts.tool}; {opts.duration:.0f} s per run; pinned: {pin}", file=sys.stderr)
     rows: list[dict] = []
     failed: dict[str, str] = {}
     with (
         tempfile.TemporaryDirectory(prefix="modelrail-bench-") as workdir,
-        serve_mock(api_key=UPSTREAM_KEY, record=False, cpus=opts.client_cpus) as mock,
+        serve_mock(api_key=UPSTREAM_KEY, record=False, cpus=client_cpus) as mock,
     ):
-        bench = Bench(mock, opts.server_cpus, Path(workdir))
+        bench = Bench(mock, server_cpus, Path(workdir))
         with contextlib.ExitStack() as stack:
             running = start_targets(stack, targets, bench, failed)
             for scenario in scenarios:
@@ -407,7 +442,24 @@ def main() -> int:
     baseline = next((t.name for t in targets if t.baseline), None)
     if baseline:
         add_overhead(rows, baseline)
-    print(markdown(rows))
+    for row in rows:
+        row["pinned"] = pin
+    return rows, failed
+
+
+def main() -> int:
+    opts = parse_args()
+    pin = opts.client_cpus is not None
+    phases = [(t, s, p and pin) for t, s, p in SUITE] if opts.suite else [(opts.targets, opts.scenarios, pin)]
+    rows: list[dict] = []
+    failed: dict[str, str] = {}
+    for targets, scenarios, pinned in phases:
+        opts.targets, opts.scenarios = targets, scenarios
+        phase_rows, phase_failed = run_phase(opts, pinned)
+        rows += phase_rows
+        failed.update(phase_failed)
+        print(f"\n{'Pinned (server on core 1; load and mock on core 0)' if pinned else 'Not pinned'}:\n")
+        print(markdown(phase_rows))
     for name, reason in failed.items():
         print(f"\n{name}: not measured: {reason.splitlines()[0]}")
     RESULTS.mkdir(exist_ok=True)

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.routing import Mount
 
-from modelrail.api import admin_routing, admin_usage, health, models, openai_endpoints
+from modelrail.api import admin_routing, admin_usage, health, messages, models, openai_endpoints
 from modelrail.api.drain import DrainMiddleware, watch_signals
 from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
 from modelrail.api.hot import ModelrailApp
@@ -171,10 +171,11 @@ def create_app(
     app = ModelrailApp(
         runtime=rt,
         # The completion routes skip Starlette's layers (see api/hot.py); same handlers, same answers.
-        hot_routes={route.path: route.endpoint for route in openai_endpoints.routes},
+        hot_routes={route.path: route.endpoint for route in [*openai_endpoints.routes, *messages.routes]},
         request_ids=request_ids,
         routes=[
             *openai_endpoints.routes,
+            *messages.routes,
             *models.routes,
             *health.routes,
             *admin_usage.routes,

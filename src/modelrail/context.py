@@ -9,7 +9,8 @@ from typing import Any, Literal
 from modelrail.auth.principal import Principal
 from modelrail.protocol.base import JSONObject
 
-Endpoint = Literal["chat", "completions", "embeddings"]
+# "messages" is Anthropic's Messages API, translated to a chat call: it runs as "chat" does.
+Endpoint = Literal["chat", "completions", "embeddings", "messages"]
 
 
 @dataclass(slots=True)

@@ -58,10 +58,12 @@ _UNARY: dict[Endpoint, Callable[[Provider, Call], Any]] = {
     "chat": lambda p, c: p.chat(c),
     "completions": lambda p, c: p.completion(c),
     "embeddings": lambda p, c: p.embeddings(c),
+    "messages": lambda p, c: p.chat(c),
 }
 _STREAM: dict[Endpoint, Callable[[Provider, Call], AsyncIterator[JSONObject]]] = {
     "chat": lambda p, c: p.chat_stream(c),
     "completions": lambda p, c: p.completion_stream(c),
+    "messages": lambda p, c: p.chat_stream(c),
 }
 
 Run = Callable[[Deployment, Timeouts], Awaitable[T]]

@@ -59,7 +59,7 @@ class Estimator:
         body = ctx.body
         model = ctx.alias
         try:
-            if ctx.endpoint == "chat":
+            if ctx.endpoint in ("chat", "messages"):
                 messages = body.get("messages") or []
                 return int(self.counter.count_messages(model, list(messages)))
             key = "prompt" if ctx.endpoint == "completions" else "input"

@@ -1,0 +1,157 @@
+"""POST /v1/messages: Anthropic's Messages API, served by whichever provider answers the alias.
+
+The request is translated to an OpenAI chat body once (protocol/anthropic.py) and goes through
+the gateway like a chat completion, with ``endpoint="messages"`` so key scopes and the usage
+ledger name it for what the client called. Everything that leaves, errors included, is in
+Anthropic's shape: this handler answers its own errors rather than leaving them to the app's
+OpenAI-shaped handlers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Send
+
+from modelrail.api.disconnect import DisconnectWatch
+from modelrail.api.http import JSONResponse, read_json, request_id, runtime
+from modelrail.api.sse import SSEResponse
+from modelrail.auth.base import credential_from
+from modelrail.context import RequestContext
+from modelrail.errors import InternalError, ModelrailError
+from modelrail.protocol.anthropic import MessagesRequest, to_chat_body
+from modelrail.protocol.anthropic_response import StreamTranslator, error_body, from_chat_completion
+from modelrail.protocol.base import JSONObject, validate
+from modelrail.protocol.openai import ChatCompletionRequest
+from modelrail.router.client_timeouts import requested_timeouts
+
+log = logging.getLogger("modelrail.api")
+
+
+def named_event(event: JSONObject) -> bytes:
+    # Anthropic's streams name each event; the name is always the data's own "type".
+    return b"event: " + str(event["type"]).encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
+
+
+class AnthropicSSEResponse(SSEResponse):
+    """The same stream and disconnect handling as the OpenAI endpoints, written as named events:
+    no ``[DONE]``, and a failure mid-stream is one ``event: error`` in Anthropic's error shape."""
+
+    def __init__(
+        self,
+        events: AsyncIterator[JSONObject],
+        *,
+        headers: dict[str, str],
+        rid: str,
+        disconnected: asyncio.Future[None] | None = None,
+    ) -> None:
+        super().__init__(events, headers=headers, keep_usage_chunk=True, disconnected=disconnected)
+        self.rid = rid
+
+    async def _send_all(self, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
+        tail = b""
+        try:
+            async for event in self.chunks:
+                await send({"type": "http.response.body", "body": named_event(event), "more_body": True})
+        except ModelrailError as exc:
+            tail = named_event(error_body(exc, self.rid))
+        except (asyncio.CancelledError, OSError):
+            raise
+        except Exception:
+            log.exception("stream failed")
+            tail = named_event(error_body(InternalError("The server had an error while streaming."), self.rid))
+        finally:
+            aclose = getattr(self.chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await send({"type": "http.response.body", "body": tail, "more_body": False})
+
+
+async def anthropic_events(
+    chunks: AsyncIterator[JSONObject], translator: StreamTranslator, ctx: RequestContext
+) -> AsyncIterator[JSONObject]:
+    try:
+        async for chunk in chunks:
+            for event in translator.feed(chunk):
+                yield event
+        if not translator.usage_seen and ctx.usage is not None:
+            # No usage chunk from the upstream: report what the gateway billed (its estimate).
+            translator.usage = {"input_tokens": ctx.usage.prompt_tokens, "output_tokens": ctx.usage.completion_tokens}
+        for event in translator.finish():
+            yield event
+    finally:
+        # Closing this generator (client gone) must close the gateway's stream, and so the upstream.
+        aclose = getattr(chunks, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def error_response(exc: ModelrailError, rid: str) -> Response:
+    return JSONResponse(error_body(exc, rid), status_code=exc.status, headers=dict(exc.headers))
+
+
+async def messages(request: Request) -> Response:
+    rid = request_id(request)
+    try:
+        return await _handle(request, rid)
+    except ModelrailError as exc:
+        if exc.status >= 500:
+            log.warning("POST /v1/messages -> %d %s: %s", exc.status, exc.code, exc.message)
+        return error_response(exc, rid)
+    except Exception:
+        log.exception("unhandled error on POST /v1/messages")
+        return error_response(InternalError("The server had an error while processing your request."), rid)
+
+
+async def _handle(request: Request, rid: str) -> Response:
+    rt = runtime(request)
+    principal = await rt.auth.authenticate(credential_from(request.headers))
+    data = await read_json(request, rt.settings.server.max_body_bytes)
+    req = validate(MessagesRequest, data)
+    body = to_chat_body(req)
+    stops: Sequence[str] = req.stop_sequences or ()
+    ctx = RequestContext(
+        request_id=rid,
+        principal=principal,
+        endpoint="messages",
+        alias=req.model,
+        body=body,
+        params=validate(ChatCompletionRequest, body),
+        stream=bool(req.stream),
+    )
+    ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
+    message_id = f"msg_{rid}"
+    watch = DisconnectWatch(request.receive)
+    handed_over = False
+    try:
+        if ctx.stream:
+            _, chunks = await rt.gateway.open_stream(ctx)
+            translator = StreamTranslator(message_id=message_id, model=req.model, stop_sequences=stops)
+            handed_over = True
+            return AnthropicSSEResponse(  # type: ignore[return-value]
+                anthropic_events(chunks, translator, ctx),
+                headers=ctx.response_headers,
+                rid=rid,
+                disconnected=watch.hand_over(),
+            )
+        result = await rt.gateway.unary(ctx)
+    except asyncio.CancelledError:
+        if watch.swallow():
+            # The client left; nobody reads this, but the server needs a response to finish.
+            return Response(status_code=499)
+        raise
+    finally:
+        if not handed_over:
+            watch.close()
+    message = from_chat_completion(result, message_id=message_id, stop_sequences=stops)
+    return JSONResponse(message, headers=ctx.response_headers)
+
+
+routes = [Route("/v1/messages", messages, methods=["POST"])]

@@ -45,8 +45,14 @@ def _freezing(lifespan: Lifespan) -> Lifespan:
             # A request allocates a few thousand objects, nearly all freed by reference counting;
             # at the default threshold (700) the young generation was collected several times per
             # request for next to nothing.
+            previous = gc.get_threshold()
             gc.set_threshold(20_000, 20, 20)
-            yield
+            try:
+                yield
+            finally:
+                # The process may go on (tests build many apps in one): leave the collector as found.
+                gc.set_threshold(*previous)
+                gc.unfreeze()
 
     return frozen
 

@@ -93,3 +93,18 @@ async def test_a_live_workers_journal_is_not_replayed(tmp_path):
     await other.close()
     live.usage.journal.committed_seq = 1
     await live.close()
+
+
+async def test_concurrent_flushes_insert_each_record_once(tmp_path):
+    """A report's flush() racing the writer task must neither drop queued records nor fail."""
+    app = build_app(tmp_path, FAKE, Principal(key_id="k1", name="one"), ledger={"flush_interval_ms": 1})
+    ledger = app.state.runtime.gateway.usage
+    async with running(app) as client:
+        for _ in range(5):
+            await asyncio.gather(*(client.post("/v1/chat/completions", json=chat()) for _ in range(20)))
+            # Several flushes at once, while the writer task (woken every millisecond) flushes too.
+            await asyncio.gather(*(ledger.flush() for _ in range(4)))
+        assert not ledger._pending
+    rows = await ledger_rows(tmp_path / "ledger.db")
+    assert len(rows) == 100
+    assert len({r["request_id"] for r in rows}) == 100

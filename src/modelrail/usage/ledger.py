@@ -53,6 +53,9 @@ class Ledger:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._wake: asyncio.Event | None = None
+        # One flush at a time: the writer task and a report's flush() would otherwise insert the
+        # same batch and both pop it, dropping records never inserted from the queue.
+        self._flush_lock = asyncio.Lock()
 
     # -- the request path ----------------------------------------------------------------------
 
@@ -167,6 +170,10 @@ class Ledger:
 
     async def _flush(self, final: bool) -> bool:
         """Insert pending records in batches, oldest first. Records stay queued until committed."""
+        async with self._flush_lock:
+            return await self._flush_locked()
+
+    async def _flush_locked(self) -> bool:
         while self._pending:
             batch = [self._pending[i] for i in range(min(self.settings.batch_size, len(self._pending)))]
             try:

@@ -14,6 +14,8 @@ from starlette.applications import Starlette
 from modelrail.app import create_app
 from modelrail.settings import settings_from_dict
 
+pytest_plugins = ["tests.keys_fixtures"]
+
 MASTER_KEY = "mr-test-master-key-0123456789"
 AUTH = {"authorization": f"Bearer {MASTER_KEY}"}
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -12,29 +12,10 @@ import pytest
 from starlette.routing import Route
 
 from modelrail.api.admin.app import PREFIX
-from tests.keys_support import BACKENDS, MASTER_KEY, bearer, key_app, postgres_database, running, sdk, unique
-from tests.secrets_registry import SecretsGuard, guard_session
+from tests.keys_support import MASTER_KEY, bearer, key_app, running, sdk, unique
+from tests.secrets_registry import SecretsGuard
 
 ADMIN = bearer(MASTER_KEY)
-
-
-@pytest.fixture(scope="session")
-def secrets_guard() -> Iterator[SecretsGuard]:
-    yield from guard_session()
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    with postgres_database() as url:
-        yield url
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "postgres":
-        url: str = request.getfixturevalue("pg_url")
-        return url
-    return f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
 
 
 @pytest.fixture

@@ -1,3 +1,8 @@
+"""Fixtures for tests of the key store: a database on each backend, and the secrets guard.
+
+Registered once for the whole suite through ``pytest_plugins`` in ``tests/conftest.py``.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Iterator

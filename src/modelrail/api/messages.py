@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Send
 
-from modelrail.api.disconnect import DisconnectWatch
+from modelrail.api.answer import answer
 from modelrail.api.http import JSONResponse, read_json, request_id, runtime
 from modelrail.api.sse import SSEResponse
 from modelrail.auth.base import credential_from
@@ -128,30 +128,18 @@ async def _handle(request: Request, rid: str) -> Response:
     )
     ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
     message_id = f"msg_{rid}"
-    watch = DisconnectWatch(request.receive)
-    handed_over = False
-    try:
-        if ctx.stream:
-            _, chunks = await rt.gateway.open_stream(ctx)
-            translator = StreamTranslator(message_id=message_id, model=req.model, stop_sequences=stops)
-            handed_over = True
-            return AnthropicSSEResponse(  # type: ignore[return-value]
-                anthropic_events(chunks, translator, ctx),
-                headers=ctx.response_headers,
-                rid=rid,
-                disconnected=watch.hand_over(),
-            )
-        result = await rt.gateway.unary(ctx)
-    except asyncio.CancelledError:
-        if watch.swallow():
-            # The client left; nobody reads this, but the server needs a response to finish.
-            return Response(status_code=499)
-        raise
-    finally:
-        if not handed_over:
-            watch.close()
-    message = from_chat_completion(result, message_id=message_id, stop_sequences=stops)
-    return JSONResponse(message, headers=ctx.response_headers)
+
+    def write_stream(chunks: AsyncIterator[JSONObject], gone: asyncio.Future[None]) -> Response:
+        translator = StreamTranslator(message_id=message_id, model=req.model, stop_sequences=stops)
+        return AnthropicSSEResponse(  # type: ignore[return-value]
+            anthropic_events(chunks, translator, ctx), headers=ctx.response_headers, rid=rid, disconnected=gone
+        )
+
+    def write_message(result: JSONObject) -> Response:
+        message = from_chat_completion(result, message_id=message_id, stop_sequences=stops)
+        return JSONResponse(message, headers=ctx.response_headers)
+
+    return await answer(request, rt.gateway, ctx, stream=write_stream, unary=write_message)
 
 
 routes = [Route("/v1/messages", messages, methods=["POST"])]

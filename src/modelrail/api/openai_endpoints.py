@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from modelrail.api.disconnect import DisconnectWatch
+from modelrail.api.answer import answer
 from modelrail.api.http import JSONResponse, read_json, request_id, runtime
 from modelrail.api.sse import SSEResponse
 from modelrail.auth.base import credential_from
@@ -40,29 +38,19 @@ async def _handle(request: Request, endpoint: Endpoint) -> Response:
         stream=stream,
     )
     ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
-    watch = DisconnectWatch(request.receive)
-    handed_over = False
-    try:
-        if stream:
-            _, chunks = await rt.gateway.open_stream(ctx)
-            opts = getattr(params, "stream_options", None)
-            handed_over = True
-            return SSEResponse(  # type: ignore[return-value]
-                chunks,
-                headers=ctx.response_headers,
-                keep_usage_chunk=bool(opts and opts.include_usage),
-                disconnected=watch.hand_over(),
-            )
-        result = await rt.gateway.unary(ctx)
-    except asyncio.CancelledError:
-        if watch.swallow():
-            # The client left; nobody reads this, but the server needs a response to finish.
-            return Response(status_code=499)
-        raise
-    finally:
-        if not handed_over:
-            watch.close()
-    return JSONResponse(result, headers=ctx.response_headers)
+    opts = getattr(params, "stream_options", None)
+    return await answer(
+        request,
+        rt.gateway,
+        ctx,
+        stream=lambda chunks, gone: SSEResponse(  # type: ignore[arg-type,return-value]
+            chunks,
+            headers=ctx.response_headers,
+            keep_usage_chunk=bool(opts and opts.include_usage),
+            disconnected=gone,
+        ),
+        unary=lambda result: JSONResponse(result, headers=ctx.response_headers),
+    )
 
 
 async def chat_completions(request: Request) -> Response:

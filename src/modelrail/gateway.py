@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from modelrail.context import RequestContext, Usage
 from modelrail.errors import ModelrailError, PermissionDenied
 from modelrail.protocol.base import JSONObject
+from modelrail.providers.batches import Chunks, aclose
 from modelrail.router.router import Router
 from modelrail.stages import Admission, UsageSink
 from modelrail.usage.estimate import stream_text
@@ -51,8 +52,8 @@ class Gateway:
         finally:
             await self._finish(ctx)
 
-    async def open_stream(self, ctx: RequestContext) -> tuple[JSONObject, AsyncIterator[JSONObject]]:
-        """Admit the request and fetch the first chunk. Errors until then are HTTP errors."""
+    async def open_stream(self, ctx: RequestContext) -> tuple[Chunks, AsyncIterator[Chunks]]:
+        """Admit the request and fetch the first batch of chunks. Errors until then are HTTP errors."""
         self.router.deployments(ctx.alias)
         self.authorize(ctx)
         await self.admission.admit(ctx)
@@ -69,16 +70,14 @@ class Gateway:
         ctx.ttft = ctx.elapsed()
         return first, self._follow(ctx, first, rest)
 
-    async def _follow(
-        self, ctx: RequestContext, first: JSONObject, rest: AsyncIterator[JSONObject]
-    ) -> AsyncIterator[JSONObject]:
-        """Yield the stream, watching for the usage chunk; settle and record however it ends."""
+    async def _follow(self, ctx: RequestContext, first: Chunks, rest: AsyncIterator[Chunks]) -> AsyncIterator[Chunks]:
+        """Yield the stream's batches, watching for the usage chunk; settle and record however it ends."""
         try:
             self._observe(ctx, first)
             yield first
-            async for chunk in rest:
-                self._observe(ctx, chunk)
-                yield chunk
+            async for batch in rest:
+                self._observe(ctx, batch)
+                yield batch
         except ModelrailError as exc:
             ctx.status, ctx.error_code = exc.status, exc.code
             raise
@@ -86,18 +85,19 @@ class Gateway:
             ctx.status = 499
             raise
         finally:
-            await _aclose(rest)
+            await aclose(rest)
             await self._finish(ctx)
 
     @staticmethod
-    def _observe(ctx: RequestContext, chunk: JSONObject) -> None:
-        usage = chunk.get("usage")
-        if usage:
-            ctx.usage = Usage.from_openai(usage)
-        elif chunk.get("choices"):
-            text = stream_text(chunk)
-            if text:
-                ctx.output_text.append(text)
+    def _observe(ctx: RequestContext, batch: Chunks) -> None:
+        for chunk in batch:
+            usage = chunk.get("usage")
+            if usage:
+                ctx.usage = Usage.from_openai(usage)
+            elif chunk.get("choices"):
+                text = stream_text(chunk)
+                if text:
+                    ctx.output_text.append(text)
 
     async def _finish(self, ctx: RequestContext) -> None:
         ctx.response_headers.setdefault("x-modelrail-latency-ms", f"{ctx.elapsed() * 1000:.1f}")
@@ -105,9 +105,3 @@ class Gateway:
             await self.admission.settle(ctx)
         finally:
             self.usage.record(ctx)
-
-
-async def _aclose(stream: AsyncIterator[JSONObject]) -> None:
-    aclose = getattr(stream, "aclose", None)
-    if aclose is not None:
-        await aclose()

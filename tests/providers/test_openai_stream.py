@@ -43,16 +43,28 @@ async def _upstream(pieces: list[bytes]) -> AsyncIterator[str]:
 
 
 async def _read(pieces: list[bytes]) -> list[dict]:
+    return [chunk for batch in await _read_batches(pieces) for chunk in batch]
+
+
+async def _read_batches(pieces: list[bytes], got: list[list[dict]] | None = None) -> list[list[dict]]:
+    """What the router sees: the stream as batches. ``got`` collects them even when the stream fails."""
+    got = [] if got is None else got
     gen = _upstream(pieces)
     base = await anext(gen)
     provider = OpenAIProvider(OpenAIConfig(model="m", api_base=base))
     await provider.start()
     try:
         call = Call(request_id="r", model="m", body={"model": "m", "stream": True}, params=None, timeouts=Timeouts())
-        return [chunk async for chunk in provider.chat_stream(call)]
+        async for batch in provider.chat_batches(call):
+            got.append(batch)
+        return got
     finally:
         await provider.close()
         await gen.aclose()
+
+
+def _texts(batch: list[dict]) -> list[str]:
+    return [c["choices"][0]["delta"]["content"] for c in batch]
 
 
 def _split_everywhere(raw: bytes, size: int) -> list[bytes]:
@@ -85,3 +97,37 @@ async def test_error_event_mid_stream() -> None:
 async def test_event_that_is_not_json() -> None:
     with pytest.raises(UpstreamError, match="not JSON"):
         await _read([b"data: {nope\n\n"])
+
+
+async def test_events_of_one_read_are_one_batch() -> None:
+    first = b"".join(_event(i) + b"\n\n" for i in range(3))
+    second = _event(3) + b"\n\n" + _event(4) + b"\n\ndata: [DONE]\n\n"
+    batches = await _read_batches([first, second])
+    assert [_texts(b) for b in batches] == [["t0", "t1", "t2"], ["t3", "t4"]]
+
+
+async def test_read_without_a_whole_event_yields_no_batch() -> None:
+    raw = _event(0) + b"\n\n"
+    batches = await _read_batches([raw[:10], raw[10:], b"data: [DONE]\n\n"])
+    assert [_texts(b) for b in batches] == [["t0"]]
+
+
+async def test_events_before_an_error_in_the_same_read_are_delivered() -> None:
+    got: list[list[dict]] = []
+    raw = _event(0) + b"\n\n" + _event(1) + b'\n\ndata: {"error": {"message": "boom"}}\n\n' + _event(2) + b"\n\n"
+    with pytest.raises(UpstreamError, match="failed mid-stream"):
+        await _read_batches([raw], got)
+    assert [_texts(b) for b in got] == [["t0", "t1"]]
+
+
+async def test_chat_stream_flattens_the_batches() -> None:
+    raw = b"".join(_event(i) + b"\n\n" for i in range(4)) + b"data: [DONE]\n\n"
+    gen = _upstream([raw])
+    provider = OpenAIProvider(OpenAIConfig(model="m", api_base=await anext(gen)))
+    await provider.start()
+    try:
+        call = Call(request_id="r", model="m", body={"model": "m", "stream": True}, params=None, timeouts=Timeouts())
+        assert _texts([c async for c in provider.chat_stream(call)]) == ["t0", "t1", "t2", "t3"]
+    finally:
+        await provider.close()
+        await gen.aclose()

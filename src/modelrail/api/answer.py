@@ -17,8 +17,9 @@ from modelrail.api.disconnect import DisconnectWatch
 from modelrail.context import RequestContext
 from modelrail.gateway import Gateway
 from modelrail.protocol.base import JSONObject
+from modelrail.providers.batches import Chunks
 
-StreamWriter = Callable[[AsyncIterator[JSONObject], "asyncio.Future[None]"], Response]
+StreamWriter = Callable[[AsyncIterator[Chunks], "asyncio.Future[None]"], Response]
 UnaryWriter = Callable[[JSONObject], Response]
 
 

@@ -17,7 +17,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import Send
 
 from modelrail.api.answer import answer
 from modelrail.api.http import JSONResponse, read_json, request_id, runtime
@@ -29,6 +28,7 @@ from modelrail.protocol.anthropic import MessagesRequest, to_chat_body
 from modelrail.protocol.anthropic_response import StreamTranslator, error_body, from_chat_completion
 from modelrail.protocol.base import JSONObject, validate
 from modelrail.protocol.openai import ChatCompletionRequest
+from modelrail.providers.batches import Chunks, aclose
 from modelrail.router.client_timeouts import requested_timeouts
 
 log = logging.getLogger("modelrail.api")
@@ -45,7 +45,7 @@ class AnthropicSSEResponse(SSEResponse):
 
     def __init__(
         self,
-        events: AsyncIterator[JSONObject],
+        events: AsyncIterator[Chunks],
         *,
         headers: dict[str, str],
         rid: str,
@@ -54,43 +54,32 @@ class AnthropicSSEResponse(SSEResponse):
         super().__init__(events, headers=headers, keep_usage_chunk=True, disconnected=disconnected)
         self.rid = rid
 
-    async def _send_all(self, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
-        tail = b""
-        try:
-            async for event in self.chunks:
-                await send({"type": "http.response.body", "body": named_event(event), "more_body": True})
-        except ModelrailError as exc:
-            tail = named_event(error_body(exc, self.rid))
-        except (asyncio.CancelledError, OSError):
-            raise
-        except Exception:
-            log.exception("stream failed")
-            tail = named_event(error_body(InternalError("The server had an error while streaming."), self.rid))
-        finally:
-            aclose = getattr(self.chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        await send({"type": "http.response.body", "body": tail, "more_body": False})
+    def encode(self, batch: Chunks) -> bytes:
+        return b"".join([named_event(event) for event in batch])
+
+    def done(self) -> bytes:
+        return b""
+
+    def failure(self, exc: ModelrailError) -> bytes:
+        return named_event(error_body(exc, self.rid))
 
 
 async def anthropic_events(
-    chunks: AsyncIterator[JSONObject], translator: StreamTranslator, ctx: RequestContext
-) -> AsyncIterator[JSONObject]:
+    batches: AsyncIterator[Chunks], translator: StreamTranslator, ctx: RequestContext
+) -> AsyncIterator[Chunks]:
+    """Each batch of chat chunks as the batch of Anthropic events it translates to."""
     try:
-        async for chunk in chunks:
-            for event in translator.feed(chunk):
-                yield event
+        async for batch in batches:
+            events = [event for chunk in batch for event in translator.feed(chunk)]
+            if events:
+                yield events
         if not translator.usage_seen and ctx.usage is not None:
             # No usage chunk from the upstream: report what the gateway billed (its estimate).
             translator.usage = {"input_tokens": ctx.usage.prompt_tokens, "output_tokens": ctx.usage.completion_tokens}
-        for event in translator.finish():
-            yield event
+        yield translator.finish()
     finally:
         # Closing this generator (client gone) must close the gateway's stream, and so the upstream.
-        aclose = getattr(chunks, "aclose", None)
-        if aclose is not None:
-            await aclose()
+        await aclose(batches)
 
 
 def error_response(exc: ModelrailError, rid: str) -> Response:
@@ -129,7 +118,7 @@ async def _handle(request: Request, rid: str) -> Response:
     ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
     message_id = f"msg_{rid}"
 
-    def write_stream(chunks: AsyncIterator[JSONObject], gone: asyncio.Future[None]) -> Response:
+    def write_stream(chunks: AsyncIterator[Chunks], gone: asyncio.Future[None]) -> Response:
         translator = StreamTranslator(message_id=message_id, model=req.model, stop_sequences=stops)
         return AnthropicSSEResponse(  # type: ignore[return-value]
             anthropic_events(chunks, translator, ctx), headers=ctx.response_headers, rid=rid, disconnected=gone

@@ -12,6 +12,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from modelrail.errors import InternalError, ModelrailError
 from modelrail.protocol.base import JSONObject
+from modelrail.providers.batches import Chunks, aclose
 
 log = logging.getLogger("modelrail.api")
 
@@ -23,22 +24,25 @@ def event(chunk: JSONObject) -> bytes:
 
 
 class SSEResponse:
-    """Streams chunks as ``data:`` events and ends with ``[DONE]``.
+    """Streams batches of chunks as ``data:`` events and ends with ``[DONE]``.
 
-    A failure mid-stream becomes one ``data: {"error": ...}`` event and the stream ends without
-    ``[DONE]``, which the OpenAI SDKs raise as an APIError. Two tasks: one sends, one listens for
-    ``http.disconnect`` and cancels the sender, whose ``finally`` closes the upstream stream.
+    Each batch (the chunks that arrived together) is written in one send, as soon as it arrives:
+    nothing waits for more. A failure mid-stream becomes one ``data: {"error": ...}`` event and
+    the stream ends without ``[DONE]``, which the OpenAI SDKs raise as an APIError. Two tasks: one
+    sends, one listens for ``http.disconnect`` and cancels the sender, whose ``finally`` closes the
+    upstream stream. Subclasses write another event format by overriding ``encode``, ``done`` and
+    ``failure``.
     """
 
     def __init__(
         self,
-        chunks: AsyncIterator[JSONObject],
+        batches: AsyncIterator[Chunks],
         *,
         headers: dict[str, str],
         keep_usage_chunk: bool,
         disconnected: asyncio.Future[None] | None = None,
     ) -> None:
-        self.chunks = chunks
+        self.batches = batches
         self.disconnected = disconnected
         self.keep_usage_chunk = keep_usage_chunk
         raw = [
@@ -48,6 +52,17 @@ class SSEResponse:
         ]
         raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
         self.raw_headers = raw
+
+    def encode(self, batch: Chunks) -> bytes:
+        if self.keep_usage_chunk:
+            return b"".join([event(chunk) for chunk in batch])
+        return b"".join([event(chunk) for chunk in batch if chunk.get("choices") or "usage" not in chunk])
+
+    def done(self) -> bytes:
+        return DONE
+
+    def failure(self, exc: ModelrailError) -> bytes:
+        return event(exc.to_openai())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         sender = asyncio.create_task(self._send_all(send))
@@ -69,22 +84,20 @@ class SSEResponse:
     async def _send_all(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
         try:
-            async for chunk in self.chunks:
-                if not self.keep_usage_chunk and not chunk.get("choices") and "usage" in chunk:
-                    continue
-                await send({"type": "http.response.body", "body": event(chunk), "more_body": True})
-            tail = DONE
+            async for batch in self.batches:
+                body = self.encode(batch)
+                if body:
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+            tail = self.done()
         except ModelrailError as exc:
-            tail = event(exc.to_openai())
+            tail = self.failure(exc)
         except (asyncio.CancelledError, OSError):
             raise
         except Exception:
             log.exception("stream failed")
-            tail = event(InternalError("The server had an error while streaming.").to_openai())
+            tail = self.failure(InternalError("The server had an error while streaming."))
         finally:
-            aclose = getattr(self.chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
+            await aclose(self.batches)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
 

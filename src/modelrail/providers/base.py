@@ -9,6 +9,10 @@ forwards with next to no work.
 Streams are async iterators of ``chat.completion.chunk`` (or ``text_completion``) dicts. A provider
 ends every stream it can with a usage chunk (``choices == []``); the API decides whether the client
 sees it. Closing the iterator (``aclose``) must cancel the upstream request.
+
+The router reads streams through ``chat_batches``/``completion_batches``: lists of the chunks that
+arrived together (providers/batches.py). By default they wrap ``chat_stream``/``completion_stream``
+one chunk per batch; a provider that reads many events at once overrides them instead.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from modelrail.errors import InvalidRequest
 from modelrail.protocol.base import JSONObject
+from modelrail.providers.batches import Chunks, one_by_one
 
 
 class Timeouts(BaseModel):
@@ -99,6 +104,12 @@ class Provider(abc.ABC):
 
     async def embeddings(self, call: Call) -> JSONObject:
         raise self._unsupported("embeddings")
+
+    def chat_batches(self, call: Call) -> AsyncIterator[Chunks]:
+        return one_by_one(self.chat_stream(call))
+
+    def completion_batches(self, call: Call) -> AsyncIterator[Chunks]:
+        return one_by_one(self.completion_stream(call))
 
     async def list_models(self) -> list[JSONObject]:
         """Models the upstream itself offers (for ``modelrail models``); not the configured aliases."""

@@ -26,6 +26,7 @@ from modelrail.errors import (
 )
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
+from modelrail.providers.batches import Chunks, flatten
 from modelrail.providers.upstream_errors import error_message, retry_after_seconds
 
 # An event larger than this (no line end in sight) is an upstream fault, not something to buffer.
@@ -92,9 +93,15 @@ class OpenAIProvider(Provider):
         return await self._post_json("/embeddings", call, call.body)
 
     def chat_stream(self, call: Call) -> AsyncIterator[JSONObject]:
-        return self._stream("/chat/completions", call)
+        return flatten(self.chat_batches(call))
 
     def completion_stream(self, call: Call) -> AsyncIterator[JSONObject]:
+        return flatten(self.completion_batches(call))
+
+    def chat_batches(self, call: Call) -> AsyncIterator[Chunks]:
+        return self._stream("/chat/completions", call)
+
+    def completion_batches(self, call: Call) -> AsyncIterator[Chunks]:
         return self._stream("/completions", call)
 
     async def list_models(self) -> list[JSONObject]:
@@ -129,7 +136,9 @@ class OpenAIProvider(Provider):
             raise UpstreamError("The upstream answered with JSON that is not an object.", retryable=True)
         return result
 
-    async def _stream(self, path: str, call: Call) -> AsyncIterator[JSONObject]:
+    async def _stream(self, path: str, call: Call) -> AsyncIterator[Chunks]:
+        """The events of each network read, parsed, as one batch (a read that held no whole event
+        yields nothing)."""
         session = self._require_session()
         body = call.body
         if self.cfg.stream_usage:
@@ -146,14 +155,16 @@ class OpenAIProvider(Provider):
                 if resp.status >= 400:
                     raise _status_error(resp.status, await resp.read(), resp.headers)
                 done = False
-                # Read what has arrived and split it into lines here: one await per network read
-                # rather than two readline() calls per event (the data line and the blank one).
+                # Split what has arrived into lines here: one await per network read rather than
+                # two readline() calls per event (the data line and the blank one).
                 pending = b""
                 async for data in resp.content.iter_any():
                     lines = (pending + data).split(b"\n") if pending else data.split(b"\n")
                     pending = lines.pop()
                     if len(pending) > _MAX_EVENT_BYTES:
                         raise UpstreamError("The upstream sent a stream event over 8 MiB.")
+                    batch: Chunks = []
+                    failed: UpstreamError | None = None
                     for line in lines:
                         if not line.startswith(b"data:"):
                             continue  # blank separators, comments (": ping"), event: lines
@@ -161,7 +172,15 @@ class OpenAIProvider(Provider):
                         if payload == b"[DONE]":
                             done = True
                             break
-                        yield _stream_event(payload)
+                        try:
+                            batch.append(_stream_event(payload))
+                        except UpstreamError as exc:
+                            failed = exc  # the events before it still reach the client
+                            break
+                    if batch:
+                        yield batch
+                    if failed is not None:
+                        raise failed
                     if done:
                         break
                 if not done and pending.startswith(b"data:"):
@@ -169,7 +188,7 @@ class OpenAIProvider(Provider):
                     payload = pending[5:].strip()
                     done = payload == b"[DONE]"
                     if not done:
-                        yield _stream_event(payload)
+                        yield [_stream_event(payload)]
                 if not done:
                     raise UpstreamError("The upstream stream ended before it was complete.", retryable=True)
 

@@ -40,6 +40,7 @@ from modelrail.errors import (
 )
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Call, Provider, Timeouts
+from modelrail.providers.batches import Chunks
 from modelrail.router.breaker import Breakers, MemoryBreakerStore
 from modelrail.router.config import RouterSettings
 from modelrail.router.deployment import Deployment
@@ -60,10 +61,10 @@ _UNARY: dict[Endpoint, Callable[[Provider, Call], Any]] = {
     "embeddings": lambda p, c: p.embeddings(c),
     "messages": lambda p, c: p.chat(c),
 }
-_STREAM: dict[Endpoint, Callable[[Provider, Call], AsyncIterator[JSONObject]]] = {
-    "chat": lambda p, c: p.chat_stream(c),
-    "completions": lambda p, c: p.completion_stream(c),
-    "messages": lambda p, c: p.chat_stream(c),
+_STREAM: dict[Endpoint, Callable[[Provider, Call], AsyncIterator[Chunks]]] = {
+    "chat": lambda p, c: p.chat_batches(c),
+    "completions": lambda p, c: p.completion_batches(c),
+    "messages": lambda p, c: p.chat_batches(c),
 }
 
 Run = Callable[[Deployment, Timeouts], Awaitable[T]]
@@ -86,7 +87,7 @@ class _Progress:
 
 @dataclass(slots=True)
 class _Opened:
-    first: JSONObject
+    first: Chunks
     rest: TrackedStream
 
 
@@ -156,8 +157,8 @@ class Router:
             await self.quota.settle(prog.grants[ctx.deployment], Usage.from_openai(result.get("usage")))
         return result
 
-    async def open_stream(self, ctx: RequestContext) -> tuple[JSONObject, AsyncIterator[JSONObject]]:
-        """Start a stream and wait for its first chunk, so that failures before the first byte can
+    async def open_stream(self, ctx: RequestContext) -> tuple[Chunks, AsyncIterator[Chunks]]:
+        """Start a stream and wait for its first batch of chunks, so that failures before the first byte can
         still be retried or fall back, and surface as ordinary HTTP errors if nothing helps."""
         endpoint = _STREAM[ctx.endpoint]
         prog = _Progress()

@@ -1,4 +1,7 @@
-"""Deadlines on upstream calls: time to first token, idle time between chunks, and total."""
+"""Deadlines on upstream calls: time to first token, idle time between chunks, and total.
+
+The stream helpers are generic: the router passes batches of chunks through them (one deadline
+check per batch), tests may pass single chunks."""
 
 from __future__ import annotations
 
@@ -8,7 +11,6 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import TypeVar
 
 from modelrail.errors import UpstreamTimeout
-from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Timeouts
 
 T = TypeVar("T")
@@ -24,8 +26,8 @@ async def bounded(awaitable: Awaitable[T], timeouts: Timeouts) -> T:
         raise UpstreamTimeout(f"The upstream did not answer within {limit:g} s.", retryable=True) from None
 
 
-async def first_chunk(stream: AsyncIterator[JSONObject], timeouts: Timeouts) -> JSONObject:
-    """The first chunk of a stream, within the first-token deadline. Closes the stream on failure."""
+async def first_chunk(stream: AsyncIterator[T], timeouts: Timeouts) -> T:
+    """The first item of a stream, within the first-token deadline. Closes the stream on failure."""
     limit = min(timeouts.first_token, timeouts.total)
     try:
         async with asyncio.timeout(limit):
@@ -40,8 +42,8 @@ async def first_chunk(stream: AsyncIterator[JSONObject], timeouts: Timeouts) -> 
         raise
 
 
-async def rest_of(stream: AsyncIterator[JSONObject], timeouts: Timeouts, started: float) -> AsyncIterator[JSONObject]:
-    """The remaining chunks, each within the idle deadline and all within the total deadline."""
+async def rest_of(stream: AsyncIterator[T], timeouts: Timeouts, started: float) -> AsyncIterator[T]:
+    """The remaining items, each within the idle deadline and all within the total deadline."""
     deadline = started + timeouts.total
     timer = _IdleTimer()
     try:
@@ -126,7 +128,7 @@ class _IdleTimer:
             self._handle = self._loop.call_at(self._deadline, self._check)
 
 
-async def _close(stream: AsyncIterator[JSONObject]) -> None:
+async def _close(stream: AsyncIterator[T]) -> None:
     aclose = getattr(stream, "aclose", None)
     if aclose is not None:
         await aclose()

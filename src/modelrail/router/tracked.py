@@ -6,12 +6,12 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from modelrail.errors import UpstreamBadRequest, UpstreamError
-from modelrail.protocol.base import JSONObject
+from modelrail.providers.batches import Chunks
 from modelrail.router.deployment import Deployment
 
 
 class TrackedStream:
-    """Wraps ``rest`` (the chunks after the first). ``on_end(dep, ok)`` runs exactly once: ``ok`` is
+    """Wraps ``rest`` (the batches of chunks after the first). ``on_end(dep, ok)`` runs exactly once: ``ok`` is
     True at a clean end, False on an upstream failure mid-stream, None when the client left.
 
     A class rather than an async generator: a generator closed before its first ``__anext__``
@@ -22,8 +22,8 @@ class TrackedStream:
         self,
         dep: Deployment,
         *,
-        rest: AsyncIterator[JSONObject],
-        upstream: AsyncIterator[JSONObject],
+        rest: AsyncIterator[Chunks],
+        upstream: AsyncIterator[Chunks],
         started: float,
         alpha: float,
         on_end: Callable[[Deployment, bool | None], Awaitable[None]],
@@ -39,7 +39,7 @@ class TrackedStream:
     def __aiter__(self) -> TrackedStream:
         return self
 
-    async def __anext__(self) -> JSONObject:
+    async def __anext__(self) -> Chunks:
         try:
             return await anext(self._rest)
         except StopAsyncIteration:

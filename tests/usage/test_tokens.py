@@ -143,3 +143,17 @@ def test_a_tampered_encoding_file_is_refused(tmp_path: Path) -> None:
 
 def test_encodings_load_once_per_counter(counter: TokenCounter) -> None:
     assert counter.encoding(O200K) is counter.encoding(O200K)
+
+
+def test_remembered_lookups_stay_bounded_and_exact(counter: TokenCounter) -> None:
+    enc = counter.encoding(O200K)
+    for i in range(3000):  # client-chosen roles and model ids must not grow memory without bound
+        role = f"role-{i}"
+        got = counter.count_messages(f"gpt-4o-{i}", [{"role": role, "content": ""}])
+        assert got == 3 + 3 + len(enc.encode_ordinary(role))
+    assert len(counter._roles) <= 1024
+    assert len(counter._by_model) <= 1024
+    # The same model id later maps to another encoding only if its name says so.
+    assert counter.count_text("gpt-4", "hello world") == len(
+        counter.encoding("cl100k_base").encode_ordinary("hello world")
+    )

@@ -84,6 +84,9 @@ _REPLY_PRIMING = 3
 # Non-text content parts (images, audio, files) are billed by their size, which the message
 # does not show; each is counted as OpenAI's smallest image charge, so a count never ignores them.
 _NON_TEXT_PART = 85
+# Entries in each of the counter's lookup maps before they are emptied (model ids and role names
+# come from clients, so the maps must not grow without bound).
+_REMEMBERED = 1024
 
 
 class EncodingDataError(RuntimeError):
@@ -119,6 +122,10 @@ class TokenCounter:
         self._data_dir = data_dir if data_dir is not None else _bpe_openai_data_dir()
         self._encodings: dict[str, tiktoken.Encoding] = {}
         self._lock = threading.Lock()
+        # Per request, counting repeats two lookups whose answers never change: a model's encoding
+        # (a prefix search) and the tokens in a role name. Both are remembered, in bounded maps.
+        self._by_model: dict[str, tiktoken.Encoding] = {}
+        self._roles: dict[tuple[str, str], int] = {}
 
     def encoding(self, name: str) -> tiktoken.Encoding:
         enc = self._encodings.get(name)
@@ -131,11 +138,20 @@ class TokenCounter:
                 self._encodings[name] = enc
         return enc
 
+    def for_model(self, model: str) -> tiktoken.Encoding:
+        enc = self._by_model.get(model)
+        if enc is None:
+            enc = self.encoding(encoding_for_model(model))
+            if len(self._by_model) >= _REMEMBERED:
+                self._by_model.clear()
+            self._by_model[model] = enc
+        return enc
+
     def count_text(self, model: str, text: str) -> int:
         """Tokens in ``text``. Special-token strings in it count as ordinary text, as OpenAI does."""
         if not text:
             return 0
-        return len(self.encoding(encoding_for_model(model)).encode_ordinary(text))
+        return len(self.for_model(model).encode_ordinary(text))
 
     def count_messages(self, model: str, messages: Iterable[Mapping[str, Any]]) -> int:
         """Prompt tokens of a chat request's ``messages``, with OpenAI's per-message overhead.
@@ -143,20 +159,32 @@ class TokenCounter:
         Text, names, tool calls (function name and arguments) and tool-call ids are counted
         exactly; each non-text content part (image, audio, file) as 85 tokens, a floor.
         """
-        enc = self.encoding(encoding_for_model(model))
+        enc = self.for_model(model)
         total = _REPLY_PRIMING
         for message in messages:
             total += _PER_MESSAGE
             for key, value in message.items():
                 if key == "name" and isinstance(value, str):
                     total += _PER_NAME + len(enc.encode_ordinary(value))
-                elif key in ("role", "tool_call_id") and isinstance(value, str):
+                elif key == "role" and isinstance(value, str):
+                    total += self._role_tokens(enc, value)
+                elif key == "tool_call_id" and isinstance(value, str):
                     total += len(enc.encode_ordinary(value))
                 elif key == "content":
                     total += _content_tokens(enc, value)
                 elif key == "tool_calls" and isinstance(value, list):
                     total += _tool_call_tokens(enc, value)
         return total
+
+    def _role_tokens(self, enc: tiktoken.Encoding, role: str) -> int:
+        key = (enc.name, role)
+        count = self._roles.get(key)
+        if count is None:
+            count = len(enc.encode_ordinary(role))
+            if len(self._roles) >= _REMEMBERED:
+                self._roles.clear()
+            self._roles[key] = count
+        return count
 
     def _load(self, name: str) -> tiktoken.Encoding:
         if name not in _EXPECTED_SHA256:

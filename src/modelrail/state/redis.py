@@ -16,42 +16,62 @@ from modelrail.state.base import Check, Denied
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-# KEYS: counters. ARGV: per key (amount, limit or -1, ttl in ms or -1).
+# The numbers travel as one comma-separated ARGV string rather than one argument each: redis-py
+# encodes every argument on its own, and with 9 counters that was a third of the client's CPU.
+# Amounts reach INCRBY as the strings sent, so stored sums are exact at any size; comparisons and
+# returned values pass through Lua numbers (doubles), exact to 2^53 nano-dollars (about $9M).
+_SPLIT = """
+local function split(s)
+  local out = {}
+  for v in string.gmatch(s, '[^,]+') do out[#out + 1] = v end
+  return out
+end
+"""
+
+# KEYS: counters. ARGV[1]: per key "amount,limit or -1,ttl in ms or -1", all joined by commas.
 # Returns {0, v1, v2, ...} on success or {index, current, pttl} when check ``index`` (1-based) refuses.
-_RESERVE = """
+_RESERVE = (
+    _SPLIT
+    + """
+local a = split(ARGV[1])
 local n = #KEYS
 for i = 1, n do
-  local limit = tonumber(ARGV[3 * i - 1])
+  local limit = tonumber(a[3 * i - 1])
   if limit >= 0 then
     local cur = tonumber(redis.call('GET', KEYS[i]) or '0')
-    if cur + tonumber(ARGV[3 * i - 2]) > limit then
+    if cur + tonumber(a[3 * i - 2]) > limit then
       return {i, cur, redis.call('PTTL', KEYS[i])}
     end
   end
 end
 local out = {0}
 for i = 1, n do
-  out[i + 1] = redis.call('INCRBY', KEYS[i], ARGV[3 * i - 2])
-  local ttl = tonumber(ARGV[3 * i])
+  out[i + 1] = redis.call('INCRBY', KEYS[i], a[3 * i - 2])
+  local ttl = tonumber(a[3 * i])
   if ttl > 0 and redis.call('PTTL', KEYS[i]) < 0 then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
 return out
 """
+)
 
-# The same without checks: corrections and plain counting.
-_ADJUST = """
+# The same without checks: corrections and plain counting. ARGV[1]: per key "amount,ttl".
+_ADJUST = (
+    _SPLIT
+    + """
+local a = split(ARGV[1])
 local out = {}
 for i = 1, #KEYS do
-  out[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
-  local ttl = tonumber(ARGV[2 * i])
+  out[i] = redis.call('INCRBY', KEYS[i], a[2 * i - 1])
+  local ttl = tonumber(a[2 * i])
   if ttl > 0 and redis.call('PTTL', KEYS[i]) < 0 then
     redis.call('PEXPIRE', KEYS[i], ttl)
   end
 end
 return out
 """
+)
 
 
 @contextlib.contextmanager
@@ -82,11 +102,9 @@ class RedisState:
 
     async def reserve(self, checks: Sequence[Check]) -> list[int] | Denied:
         keys = [self.prefix + c.key for c in checks]
-        args: list[int] = []
-        for c in checks:
-            args += [c.amount, -1 if c.limit is None else c.limit, _ms(c.ttl)]
+        packed = ",".join([f"{c.amount},{-1 if c.limit is None else c.limit},{_ms(c.ttl)}" for c in checks])
         with _translated():
-            out = await self._reserve(keys=keys, args=args)
+            out = await self._reserve(keys=keys, args=[packed])
         if int(out[0]) == 0:
             return [int(v) for v in out[1:]]
         pttl = int(out[2])
@@ -95,11 +113,9 @@ class RedisState:
     async def adjust(self, deltas: Sequence[Check]) -> list[int]:
         if not deltas:
             return []
-        args: list[int] = []
-        for d in deltas:
-            args += [d.amount, _ms(d.ttl)]
+        packed = ",".join([f"{d.amount},{_ms(d.ttl)}" for d in deltas])
         with _translated():
-            out = await self._adjust(keys=[self.prefix + d.key for d in deltas], args=args)
+            out = await self._adjust(keys=[self.prefix + d.key for d in deltas], args=[packed])
         return [int(v) for v in out]
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:

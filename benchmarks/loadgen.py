@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,18 +74,40 @@ def pinned(args: list[str], cpus: list[int] | None) -> list[str]:
     return ["taskset", "-c", ",".join(map(str, cpus)), *args]
 
 
+def header_lines(headers: Mapping[str, str] | None) -> list[str]:
+    """``Name: value`` lines for the headers sent beside Authorization (a target's own, e.g. Portkey's)."""
+    lines = []
+    for name, value in (headers or {}).items():
+        if not name or ":" in name or "\r" in name + value or "\n" in name + value:
+            raise ValueError(f"bad header {name!r}: {value!r}")
+        lines.append(f"{name}: {value}")
+    return lines
+
+
 # -- wrk ------------------------------------------------------------------------------------------
 
 
 def run_wrk(
-    url: str, body: bytes, auth: str, connections: int, duration: float, cpus: list[int] | None = None
+    url: str,
+    body: bytes,
+    auth: str,
+    connections: int,
+    duration: float,
+    cpus: list[int] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
+    """``headers``: sent beside Authorization and Content-Type on every request."""
     check_loopback(url)
     seconds = max(1, round(min(duration, MAX_DURATION)))
     with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
         body_file.write(body)
         body_file.flush()
-        env = {**os.environ, "WRK_BODY_FILE": body_file.name, "WRK_AUTH": auth}
+        env = {
+            **os.environ,
+            "WRK_BODY_FILE": body_file.name,
+            "WRK_AUTH": auth,
+            "WRK_HEADERS": "\n".join(header_lines(headers)),
+        }
         args = [
             "wrk",
             "-t1",
@@ -122,11 +145,18 @@ def run_wrk(
 
 
 async def generate(
-    url: str, body: bytes, auth: str, connections: int, duration: float, stream: bool, max_requests: int
+    url: str,
+    body: bytes,
+    auth: str,
+    connections: int,
+    duration: float,
+    stream: bool,
+    max_requests: int,
+    extra_headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
     import aiohttp
 
-    headers = {"Content-Type": "application/json"}
+    headers = {"Content-Type": "application/json", **(extra_headers or {})}
     if auth:
         headers["Authorization"] = auth
     latencies: list[float] = []
@@ -197,8 +227,10 @@ def run_python(
     stream: bool,
     cpus: list[int] | None = None,
     max_requests: int = 1_000_000,
+    headers: Mapping[str, str] | None = None,
 ) -> LoadResult:
-    """Run the Python generator in its own (pinned) process and return its result."""
+    """Run the Python generator in its own (pinned) process and return its result; ``headers`` are
+    sent beside Authorization and Content-Type."""
     check_loopback(url)
     with tempfile.NamedTemporaryFile(suffix=".json") as body_file:
         body_file.write(body)
@@ -210,6 +242,8 @@ def run_python(
         ]  # fmt: skip
         if stream:
             args.append("--stream")
+        for line in header_lines(headers):
+            args += ["--header", line]
         done = subprocess.run(pinned(args, cpus), check=False, capture_output=True, text=True, timeout=duration + 60)
     if done.returncode != 0:
         raise RuntimeError(f"load generator failed: {done.stderr[-1000:]}")
@@ -225,9 +259,14 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--max-requests", type=int, default=1_000_000)
     parser.add_argument("--stream", action="store_true")
+    parser.add_argument("--header", action="append", default=[], help="'Name: value', sent on every request")
     args = parser.parse_args()
     check_loopback(args.url)
     body = Path(args.body_file).read_bytes()
+    extra_headers = {}
+    for line in args.header:
+        name, _, value = line.partition(":")
+        extra_headers[name.strip()] = value.strip()
     try:
         import uvloop
 
@@ -235,7 +274,9 @@ def main() -> None:
     except ImportError:
         runner = asyncio.run
     result = runner(
-        generate(args.url, body, args.auth, args.connections, args.duration, args.stream, args.max_requests)
+        generate(
+            args.url, body, args.auth, args.connections, args.duration, args.stream, args.max_requests, extra_headers
+        )
     )
     print(json.dumps(result.to_json()))
 

@@ -1,5 +1,6 @@
 -- wrk script: POST one JSON body with an Authorization header, then print a JSON summary.
--- WRK_BODY_FILE: path of the request body; WRK_AUTH: the Authorization header value (optional).
+-- WRK_BODY_FILE: path of the request body; WRK_AUTH: the Authorization header value (optional);
+-- WRK_HEADERS: more headers, one "Name: value" a line (optional; e.g. Portkey's provider headers).
 -- The summary line starts with "JSON " so the caller can find it among wrk's own output.
 
 wrk.method = "POST"
@@ -10,6 +11,12 @@ wrk.headers["Content-Type"] = "application/json"
 local auth = os.getenv("WRK_AUTH")
 if auth and auth ~= "" then
   wrk.headers["Authorization"] = auth
+end
+for line in (os.getenv("WRK_HEADERS") or ""):gmatch("[^\n]+") do
+  local name, value = line:match("^([^:]+):%s*(.-)%s*$")
+  if name then
+    wrk.headers[name] = value
+  end
 end
 
 done = function(summary, latency, requests)

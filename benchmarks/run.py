@@ -3,6 +3,7 @@ and through modelrail, under the same load.
 
     .venv/bin/python benchmarks/run.py --quick
     .venv/bin/python benchmarks/run.py --targets mock,passthrough --scenarios plain-50,stream-50
+    .venv/bin/python benchmarks/run.py --suite --others   # with LiteLLM and Portkey in the pinned phase
 
 The server under test runs alone on core 1; the load generator and the mock share core 0. All
 targets are started at once; each scenario (the mock re-configured for it) is measured in rounds
@@ -10,7 +11,8 @@ that visit the targets in turn, and the median round is kept.
 Results: a Markdown table on stdout, JSON in benchmarks/results/.
 
 To extend: add a ``Scenario`` to ``SCENARIOS`` or a ``Target`` to ``TARGETS``. A target is a name,
-a function that starts it (a context manager yielding a ``Served``), and the key clients send.
+a function that starts it (a context manager yielding a ``Served``), the key clients send, and any
+other headers they send. Other gateways (LiteLLM, Portkey) are in ``others.py``, installed on first use.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +35,7 @@ import httpx
 import orjson
 
 import loadgen
+import others
 import proc
 from modelrail.testing.servers import Served, ServerError, free_port, serve_mock, serve_subprocess
 
@@ -83,6 +86,8 @@ SUITE = [
     ("mock,passthrough,modelrail,modelrail-redis", ",".join(SCENARIOS), True),
     ("mock,passthrough,modelrail-redis,modelrail-2w", "plain-50,stream-50", False),
 ]
+# --others: other gateways, added to the suite's first (pinned) phase or to --targets.
+OTHERS = ["litellm", "portkey"]
 
 
 @dataclass
@@ -109,9 +114,14 @@ class Target:
     start: StartFn
     auth: str | None = None  # None: a key the start function put in ``Bench.keys``
     baseline: bool = False
+    # Headers clients send beside Authorization and Content-Type (e.g. Portkey's provider and upstream).
+    headers: Callable[[Bench], Mapping[str, str]] | None = None
 
     def authorization(self, bench: Bench) -> str:
         return self.auth or f"Bearer {bench.keys[self.name]}"
+
+    def extra_headers(self, bench: Bench) -> Mapping[str, str]:
+        return self.headers(bench) if self.headers else {}
 
 
 @contextlib.contextmanager
@@ -231,38 +241,64 @@ TARGETS = {
         # Two workers (shared state in Redis) need more than the one core the other targets get:
         # with pinning on they get both cores, so compare them with modelrail-redis-2c below.
         Target("modelrail-2w", _modelrail("modelrail-2w", 2, "redis")),
+        # Other gateways (others.py), installed on first use into throwaway folders under benchmarks/.
+        Target("litellm", others.litellm, auth=f"Bearer {others.LITELLM_MASTER_KEY}"),
+        Target("portkey", others.portkey, auth=f"Bearer {UPSTREAM_KEY}", headers=others.portkey_headers),
     ]
 }
 DEFAULT_TARGETS = ["mock", "passthrough", "modelrail"]
 
 
-def check_answers(url: str, auth: str, scenario: Scenario) -> None:
-    """One request before measuring, so a misconfigured target fails loudly instead of fast."""
-    response = httpx.post(
-        url, content=scenario.body(), headers={"Authorization": auth, "Content-Type": "application/json"}
-    )
+def check_answers(url: str, auth: str, scenario: Scenario, headers: Mapping[str, str] | None = None) -> None:
+    """One request before measuring, so a misconfigured target fails loudly instead of fast: a JSON
+    completion, or an SSE stream of several content events closed by ``data: [DONE]``."""
+    sent = {**(headers or {}), "Authorization": auth, "Content-Type": "application/json"}
+    response = httpx.post(url, content=scenario.body(), headers=sent, timeout=30)
     if response.status_code != 200:
         raise RuntimeError(f"{url} answered {response.status_code}: {response.text[:300]}")
-    if scenario.stream and b"data: [DONE]" not in response.content:
-        raise RuntimeError(f"{url} streamed no [DONE]: {response.content[-300:]!r}")
+    if not scenario.stream:
+        try:
+            answer = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            answer = None
+        if not isinstance(answer, dict) or not answer.get("choices"):
+            raise RuntimeError(f"{url} answered no completion: {response.content[:300]!r}")
+        return
+    content_type = response.headers.get("content-type", "")
+    events = [line for line in response.content.splitlines() if line.startswith(b"data:")]
+    with_text = [e for e in events if loadgen.CONTENT_MARK in e and loadgen.CONTENT_MARK + b'"' not in e]
+    if not content_type.startswith("text/event-stream") or len(with_text) < 2:
+        raise RuntimeError(
+            f"{url} did not stream ({content_type!r}, {len(events)} events, {len(with_text)} with text): "
+            f"{response.content[:300]!r}"
+        )
+    if events[-1].strip() != b"data: [DONE]":
+        raise RuntimeError(f"{url} streamed no closing [DONE]: {response.content[-300:]!r}")
 
 
-def measure(url: str, pid: int, auth: str, scenario: Scenario, opts: argparse.Namespace) -> loadgen.LoadResult:
+def measure(
+    url: str,
+    pid: int,
+    auth: str,
+    scenario: Scenario,
+    opts: argparse.Namespace,
+    headers: Mapping[str, str] | None = None,
+) -> loadgen.LoadResult:
     """One run; sets ``cpu_us_per_request`` from the server's CPU time during the measured load."""
-    body, cpus = scenario.body(), opts.client_cpus
+    body, cpus, n = scenario.body(), opts.client_cpus, scenario.connections
     if opts.tool == "wrk":
-        loadgen.run_wrk(url, body, auth, scenario.connections, opts.warmup, cpus)
+        loadgen.run_wrk(url, body, auth, n, opts.warmup, cpus, headers=headers)
         cpu = proc.cpu_seconds(pid)
-        result = loadgen.run_wrk(url, body, auth, scenario.connections, opts.duration, cpus)
+        result = loadgen.run_wrk(url, body, auth, n, opts.duration, cpus, headers=headers)
         result.cpu_us_per_request = per_request(proc.cpu_seconds(pid) - cpu, result.requests)
         if scenario.stream:
             # wrk only sees whole responses; the Python generator times the first token.
-            ttft = loadgen.run_python(url, body, auth, scenario.connections, opts.ttft_duration, True, cpus)
+            ttft = loadgen.run_python(url, body, auth, n, opts.ttft_duration, True, cpus, headers=headers)
             result.ttft_p50_ms, result.ttft_p99_ms = ttft.ttft_p50_ms, ttft.ttft_p99_ms
         return result
-    loadgen.run_python(url, body, auth, scenario.connections, opts.warmup, scenario.stream, cpus)
+    loadgen.run_python(url, body, auth, n, opts.warmup, scenario.stream, cpus, headers=headers)
     cpu = proc.cpu_seconds(pid)
-    result = loadgen.run_python(url, body, auth, scenario.connections, opts.duration, scenario.stream, cpus)
+    result = loadgen.run_python(url, body, auth, n, opts.duration, scenario.stream, cpus, headers=headers)
     result.cpu_us_per_request = per_request(proc.cpu_seconds(pid) - cpu, result.requests)
     return result
 
@@ -302,7 +338,8 @@ def run_scenario(
         if target.name not in running or target.name in failed:
             continue
         try:
-            check_answers(running[target.name].url + "/v1/chat/completions", target.authorization(bench), scenario)
+            url = running[target.name].url + "/v1/chat/completions"
+            check_answers(url, target.authorization(bench), scenario, target.extra_headers(bench))
             samples[target.name] = []
         except (RuntimeError, httpx.HTTPError) as exc:
             failed[target.name] = str(exc)[:2000]
@@ -314,8 +351,8 @@ def run_scenario(
             if target.name in samples:
                 served = running[target.name]
                 url = served.url + "/v1/chat/completions"
-                auth = target.authorization(bench)
-                samples[target.name].append(measure(url, served.process.pid, auth, scenario, opts))
+                auth, headers = target.authorization(bench), target.extra_headers(bench)
+                samples[target.name].append(measure(url, served.process.pid, auth, scenario, opts, headers))
     rows = []
     for name, results in samples.items():
         result = sorted(results, key=lambda r: r.rps)[len(results) // 2]
@@ -396,6 +433,11 @@ def parse_args() -> argparse.Namespace:
         "--suite", action="store_true", help="the whole suite (see SUITE); ignores --targets/--scenarios"
     )
     parser.add_argument(
+        "--others",
+        action="store_true",
+        help=f"also run {', '.join(OTHERS)} (installed on first use): in the suite's pinned phase, or beside --targets",
+    )
+    parser.add_argument(
         "--compare",
         metavar="REV",
         help="also run modelrail as of this git revision (target modelrail@REV), to measure a change in one run",
@@ -414,11 +456,18 @@ def parse_args() -> argparse.Namespace:
         name = f"modelrail@{opts.compare}"
         TARGETS[name] = Target(name, _modelrail(name, 1, src=str(checkout(opts.compare))))
         opts.targets += "," + name
+    if opts.others:
+        opts.targets = with_others(opts.targets)
     unknown = [n for n in opts.targets.split(",") if n not in TARGETS]
     unknown += [n for n in opts.scenarios.split(",") if n not in SCENARIOS]
     if unknown:
         parser.error(f"unknown targets or scenarios: {', '.join(unknown)}")
     return opts
+
+
+def with_others(targets: str) -> str:
+    names = targets.split(",")
+    return ",".join(names + [n for n in OTHERS if n not in names])
 
 
 def run_phase(opts: argparse.Namespace, pin: bool) -> tuple[list[dict], dict[str, str]]:
@@ -451,6 +500,9 @@ def main() -> int:
     opts = parse_args()
     pin = opts.client_cpus is not None
     phases = [(t, s, p and pin) for t, s, p in SUITE] if opts.suite else [(opts.targets, opts.scenarios, pin)]
+    if opts.suite and opts.others:
+        targets, scenarios, pinned = phases[0]
+        phases[0] = (with_others(targets), scenarios, pinned)
     rows: list[dict] = []
     failed: dict[str, str] = {}
     for targets, scenarios, pinned in phases:

@@ -108,3 +108,43 @@ async def test_concurrent_flushes_insert_each_record_once(tmp_path):
     rows = await ledger_rows(tmp_path / "ledger.db")
     assert len(rows) == 100
     assert len({r["request_id"] for r in rows}) == 100
+
+
+async def test_sqlite_rows_read_back_as_sqlalchemy_wrote_them(tmp_path):
+    """SQLite inserts go straight to the driver; what they store must read and compare as the
+    table's SQLAlchemy types expect (datetimes in its text format, booleans, the day)."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+    from modelrail.usage.ledger_table import usage_ledger
+
+    settings = settings_from_dict(settings_dict(tmp_path, FAKE), env={})
+    stages = build_stages(settings, {})
+    await stages.start()
+    created = 1_790_000_000.123456
+    row = {
+        "record_id": "rec-sql", "request_id": "req-sql", "created_at": created, "finished_at": created + 0.25,
+        "key_id": "k", "key_display": None, "team_id": "t", "endpoint": "chat", "model": "fake-chat",
+        "deployment": "fake-chat#0", "stream": True, "prompt_tokens": 5, "completion_tokens": 3,
+        "cached_tokens": 1, "estimated": False, "cost_usd": 0.5, "status": 200, "error_code": None,
+        "latency_ms": 1.0, "ttft_ms": 0.5, "cache_hit": True, "attempts": 2,
+    }  # fmt: skip
+    await stages.usage._insert([row, row])  # the second is a duplicate record id: ignored
+    await stages.close()
+    [stored] = await ledger_rows(tmp_path / "ledger.db")
+    expected = datetime.fromtimestamp(created, UTC).replace(tzinfo=None)
+    assert stored["created_at"] == expected
+    assert stored["finished_at"] == datetime.fromtimestamp(created + 0.25, UTC).replace(tzinfo=None)
+    assert stored["day"] == expected.strftime("%Y-%m-%d")
+    assert (stored["stream"], stored["estimated"], stored["cache_hit"]) == (True, False, True)
+    assert stored["key_display"] == "" and stored["attempts"] == 2 and stored["cost_usd"] == 0.5
+    # The stored text is exactly what SQLAlchemy's own SQLite DateTime would have written, so
+    # range queries that bind a datetime compare correctly.
+    bind = usage_ledger.c.created_at.type.dialect_impl(sqlite_dialect.dialect()).bind_processor(
+        sqlite_dialect.dialect()
+    )
+    with sqlite3.connect(tmp_path / "ledger.db") as conn:
+        (raw,) = conn.execute("SELECT created_at FROM usage_ledger").fetchone()
+    assert raw == bind(datetime.fromtimestamp(created, UTC))

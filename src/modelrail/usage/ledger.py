@@ -191,6 +191,12 @@ class Ledger:
         if not rows:
             return
         assert self._engine is not None
+        if self._engine.dialect.name == "sqlite":
+            # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing cost
+            # about twice what SQLite itself spends inserting the row.
+            async with self._engine.begin() as conn:
+                await conn.exec_driver_sql(_SQLITE_INSERT, [_sqlite_row(r) for r in rows])
+            return
         values = [_db_row(r) for r in rows]
         if self._engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -216,6 +222,30 @@ def _db_row(row: dict[str, Any]) -> dict[str, Any]:
     out["day"] = created.strftime("%Y-%m-%d")
     out["key_display"] = row.get("key_display") or ""
     return out
+
+
+_COLUMNS = tuple(c.name for c in usage_ledger.columns if c.name != "id")
+# Built from the table's own column names, once; values are bound as parameters.
+_PLACEHOLDERS = ", ".join("?" * len(_COLUMNS))
+_SQLITE_INSERT = (
+    f"INSERT INTO {usage_ledger.name} ({', '.join(_COLUMNS)}) VALUES ({_PLACEHOLDERS}) "  # noqa: S608
+    "ON CONFLICT (record_id) DO NOTHING"
+)
+
+
+def _sqlite_time(timestamp: Any) -> str:
+    # As SQLAlchemy's SQLite DateTime stores it (UTC, no offset), so its reads and comparisons hold.
+    return datetime.fromtimestamp(float(timestamp), UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
+    out = dict(row)
+    created = _sqlite_time(row["created_at"])
+    out["created_at"] = created
+    out["finished_at"] = _sqlite_time(row["finished_at"])
+    out["day"] = created[:10]
+    out["key_display"] = row.get("key_display") or ""
+    return tuple([out.get(name) for name in _COLUMNS])
 
 
 def _engine(url: str) -> AsyncEngine:

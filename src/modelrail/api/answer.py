@@ -19,7 +19,7 @@ from modelrail.gateway import Gateway
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.batches import Chunks
 
-StreamWriter = Callable[[AsyncIterator[Chunks], "asyncio.Future[None]"], Response]
+StreamWriter = Callable[[AsyncIterator[Chunks], DisconnectWatch], Response]
 UnaryWriter = Callable[[JSONObject], Response]
 
 
@@ -37,7 +37,7 @@ async def answer(
         if ctx.stream:
             _, chunks = await gateway.open_stream(ctx)
             handed_over = True
-            return stream(chunks, watch.hand_over())
+            return stream(chunks, watch)  # it goes on watching while the response is sent
         result = await gateway.unary(ctx)
     except asyncio.CancelledError:
         if watch.swallow():

@@ -3,7 +3,8 @@
 Starlette does not watch the connection while a handler awaits, so a client that gives up on a
 slow completion would leave the upstream call running to its deadline (and billing). Once the
 request body has been read, the only message left to receive is ``http.disconnect``; one task
-waits for it and cancels the handler. A streamed response takes the watch over (see ``sse``).
+waits for it and cancels the handler's task. A streamed response is written by that same task, so
+the watch stays on until the stream ends (see ``sse``).
 """
 
 from __future__ import annotations
@@ -34,15 +35,11 @@ class DisconnectWatch:
     def fired(self) -> bool:
         return self.future.done() and not self.future.cancelled()
 
-    def hand_over(self) -> asyncio.Future[None]:
-        """Stop cancelling the handler; the caller (a streamed response) watches from now on."""
+    def close(self) -> None:
+        """Stop watching: called once the answer has been written (or abandoned)."""
         if self._callback is not None:
             self.future.remove_done_callback(self._callback)
             self._callback = None
-        return self.future
-
-    def close(self) -> None:
-        self.hand_over()
         if not self.future.done():
             self.future.cancel()
 

@@ -9,7 +9,6 @@ OpenAI-shaped handlers.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
 
@@ -19,6 +18,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelrail.api.answer import answer
+from modelrail.api.disconnect import DisconnectWatch
 from modelrail.api.http import JSONResponse, read_json, request_id, runtime
 from modelrail.api.sse import SSEResponse
 from modelrail.auth.base import credential_from
@@ -49,9 +49,9 @@ class AnthropicSSEResponse(SSEResponse):
         *,
         headers: dict[str, str],
         rid: str,
-        disconnected: asyncio.Future[None] | None = None,
+        watch: DisconnectWatch | None = None,
     ) -> None:
-        super().__init__(events, headers=headers, keep_usage_chunk=True, disconnected=disconnected)
+        super().__init__(events, headers=headers, keep_usage_chunk=True, watch=watch)
         self.rid = rid
 
     def encode(self, batch: Chunks) -> bytes:
@@ -118,10 +118,10 @@ async def _handle(request: Request, rid: str) -> Response:
     ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
     message_id = f"msg_{rid}"
 
-    def write_stream(chunks: AsyncIterator[Chunks], gone: asyncio.Future[None]) -> Response:
+    def write_stream(chunks: AsyncIterator[Chunks], gone: DisconnectWatch) -> Response:
         translator = StreamTranslator(message_id=message_id, model=req.model, stop_sequences=stops)
         return AnthropicSSEResponse(  # type: ignore[return-value]
-            anthropic_events(chunks, translator, ctx), headers=ctx.response_headers, rid=rid, disconnected=gone
+            anthropic_events(chunks, translator, ctx), headers=ctx.response_headers, rid=rid, watch=gone
         )
 
     def write_message(result: JSONObject) -> Response:

@@ -47,7 +47,7 @@ async def _handle(request: Request, endpoint: Endpoint) -> Response:
             chunks,
             headers=ctx.response_headers,
             keep_usage_chunk=bool(opts and opts.include_usage),
-            disconnected=gone,
+            watch=gone,
         ),
         unary=lambda result: JSONResponse(result, headers=ctx.response_headers),
     )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 
 import orjson
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from modelrail.api.disconnect import DisconnectWatch
 from modelrail.errors import InternalError, ModelrailError
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.batches import Chunks, aclose
@@ -28,10 +28,10 @@ class SSEResponse:
 
     Each batch (the chunks that arrived together) is written in one send, as soon as it arrives:
     nothing waits for more. A failure mid-stream becomes one ``data: {"error": ...}`` event and
-    the stream ends without ``[DONE]``, which the OpenAI SDKs raise as an APIError. Two tasks: one
-    sends, one listens for ``http.disconnect`` and cancels the sender, whose ``finally`` closes the
-    upstream stream. Subclasses write another event format by overriding ``encode``, ``done`` and
-    ``failure``.
+    the stream ends without ``[DONE]``, which the OpenAI SDKs raise as an APIError. The request's
+    :class:`DisconnectWatch` (handed over by the endpoint, or made here) cancels the sending task
+    when the client leaves; the sender's ``finally`` then closes the upstream stream. Subclasses
+    write another event format by overriding ``encode``, ``done`` and ``failure``.
     """
 
     def __init__(
@@ -40,10 +40,10 @@ class SSEResponse:
         *,
         headers: dict[str, str],
         keep_usage_chunk: bool,
-        disconnected: asyncio.Future[None] | None = None,
+        watch: DisconnectWatch | None = None,
     ) -> None:
         self.batches = batches
-        self.disconnected = disconnected
+        self.watch = watch
         self.keep_usage_chunk = keep_usage_chunk
         raw = [
             (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -65,21 +65,19 @@ class SSEResponse:
         return event(exc.to_openai())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        sender = asyncio.create_task(self._send_all(send))
-        watcher = self.disconnected or asyncio.ensure_future(_wait_disconnect(receive))
+        # One task, the request's own: a sender task plus asyncio.wait cost more than the stream's
+        # events themselves when they arrive together.
+        watch = self.watch or DisconnectWatch(receive)
         try:
-            done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            await self._send_all(send)
         except asyncio.CancelledError:
-            sender.cancel()
-            watcher.cancel()
-            raise
-        if sender in done:
-            watcher.cancel()
-            sender.result()
-        else:
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError, OSError):
-                await sender
+            if not watch.swallow():
+                raise
+        except OSError:
+            if not watch.fired:
+                raise
+        finally:
+            watch.close()
 
     async def _send_all(self, send: Send) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": self.raw_headers})
@@ -99,10 +97,3 @@ class SSEResponse:
         finally:
             await aclose(self.batches)
         await send({"type": "http.response.body", "body": tail, "more_body": False})
-
-
-async def _wait_disconnect(receive: Receive) -> None:
-    while True:
-        message: Message = await receive()
-        if message["type"] == "http.disconnect":
-            return

@@ -157,3 +157,33 @@ def test_remembered_lookups_stay_bounded_and_exact(counter: TokenCounter) -> Non
     assert counter.count_text("gpt-4", "hello world") == len(
         counter.encoding("cl100k_base").encode_ordinary("hello world")
     )
+
+
+def test_remembered_texts_count_as_a_fresh_count_does(counter: TokenCounter) -> None:
+    fresh = TokenCounter()
+    history = [dict(m) for m in COOKBOOK_MESSAGES]
+    first = counter.count_messages("gpt-4o", history)
+    # A conversation's next turn resends every earlier message: those texts are remembered now.
+    history.append({"role": "user", "content": "And what does 'move the needle' mean?"})
+    assert counter.count_messages("gpt-4o", history) == fresh.count_messages("gpt-4o", history)
+    assert counter.count_messages("gpt-4o", COOKBOOK_MESSAGES) == first == 124
+    # One text, two encodings: remembered apart.
+    text = "Things working well together will increase revenue, 12345 times."
+    assert counter.count_text("gpt-4", text) == len(counter.encoding(CL100K).encode_ordinary(text))
+    assert counter.count_text("gpt-4o", text) == len(counter.encoding(O200K).encode_ordinary(text))
+
+
+def test_remembered_texts_stay_bounded(counter: TokenCounter) -> None:
+    from modelrail.usage import tokens
+
+    for i in range(tokens._TEXTS_REMEMBERED + 100):
+        counter.count_text("gpt-4o", f"text number {i}")
+    assert len(counter._texts) <= tokens._TEXTS_REMEMBERED
+    page = "word " * (tokens._TEXT_CHARS_REMEMBERED // 100)
+    for i in range(40):  # each 1/20 of the character bound: together twice that bound
+        counter.count_text("gpt-4o", f"{i} {page}")
+    assert counter._text_chars <= tokens._TEXT_CHARS_REMEMBERED
+    assert sum(len(text) for _, text in counter._texts) == counter._text_chars > 0
+    huge = "word " * tokens._TEXT_CHARS_REMEMBERED
+    assert counter.count_text("gpt-4o", huge) == len(counter.encoding(O200K).encode_ordinary(huge))
+    assert ("o200k_base", huge) not in counter._texts  # too big to hold

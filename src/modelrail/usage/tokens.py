@@ -87,6 +87,12 @@ _NON_TEXT_PART = 85
 # Entries in each of the counter's lookup maps before they are emptied (model ids and role names
 # come from clients, so the maps must not grow without bound).
 _REMEMBERED = 1024
+# Texts whose counts are remembered: every turn of a conversation resends the turns before it,
+# and system prompts repeat across requests, so most message texts have been counted before. A
+# lookup costs a hash of the text; a count costs a regex split and a BPE pass (about 1 µs for a
+# sentence, 75 µs for a page). Bounded in entries and in the characters the entries hold.
+_TEXTS_REMEMBERED = 4096
+_TEXT_CHARS_REMEMBERED = 2_000_000
 
 
 class EncodingDataError(RuntimeError):
@@ -126,6 +132,8 @@ class TokenCounter:
         # (a prefix search) and the tokens in a role name. Both are remembered, in bounded maps.
         self._by_model: dict[str, tiktoken.Encoding] = {}
         self._roles: dict[tuple[str, str], int] = {}
+        self._texts: dict[tuple[str, str], int] = {}
+        self._text_chars = 0
 
     def encoding(self, name: str) -> tiktoken.Encoding:
         enc = self._encodings.get(name)
@@ -151,7 +159,7 @@ class TokenCounter:
         """Tokens in ``text``. Special-token strings in it count as ordinary text, as OpenAI does."""
         if not text:
             return 0
-        return len(self.for_model(model).encode_ordinary(text))
+        return self.tokens(self.for_model(model), text)
 
     def count_messages(self, model: str, messages: Iterable[Mapping[str, Any]]) -> int:
         """Prompt tokens of a chat request's ``messages``, with OpenAI's per-message overhead.
@@ -165,15 +173,60 @@ class TokenCounter:
             total += _PER_MESSAGE
             for key, value in message.items():
                 if key == "name" and isinstance(value, str):
-                    total += _PER_NAME + len(enc.encode_ordinary(value))
+                    total += _PER_NAME + self.tokens(enc, value)
                 elif key == "role" and isinstance(value, str):
                     total += self._role_tokens(enc, value)
                 elif key == "tool_call_id" and isinstance(value, str):
-                    total += len(enc.encode_ordinary(value))
+                    total += self.tokens(enc, value)
                 elif key == "content":
-                    total += _content_tokens(enc, value)
+                    total += self._content_tokens(enc, value)
                 elif key == "tool_calls" and isinstance(value, list):
-                    total += _tool_call_tokens(enc, value)
+                    total += self._tool_call_tokens(enc, value)
+        return total
+
+    def tokens(self, enc: tiktoken.Encoding, text: str) -> int:
+        """Tokens in ``text`` under ``enc``, remembered (see ``_TEXTS_REMEMBERED``)."""
+        key = (enc.name, text)
+        count = self._texts.get(key)
+        if count is None:
+            count = len(enc.encode_ordinary(text))
+            size = len(text)
+            if size <= _TEXT_CHARS_REMEMBERED // 16:
+                if len(self._texts) >= _TEXTS_REMEMBERED or self._text_chars + size > _TEXT_CHARS_REMEMBERED:
+                    self._texts.clear()
+                    self._text_chars = 0
+                self._texts[key] = count
+                self._text_chars += size
+        return count
+
+    def _content_tokens(self, enc: tiktoken.Encoding, content: Any) -> int:
+        if isinstance(content, str):
+            return self.tokens(enc, content)
+        if not isinstance(content, list):
+            return 0
+        total = 0
+        for part in content:
+            if not isinstance(part, Mapping):
+                continue
+            text = part.get("text") if part.get("type") in ("text", "input_text", "output_text") else None
+            if isinstance(text, str):
+                total += self.tokens(enc, text)
+            elif part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
+                total += self.tokens(enc, part["refusal"])
+            else:
+                total += _NON_TEXT_PART
+        return total
+
+    def _tool_call_tokens(self, enc: tiktoken.Encoding, calls: list[Any]) -> int:
+        total = 0
+        for call in calls:
+            fn = call.get("function") if isinstance(call, Mapping) else None
+            if not isinstance(fn, Mapping):
+                continue
+            for field in ("name", "arguments"):
+                value = fn.get(field)
+                if isinstance(value, str):
+                    total += self.tokens(enc, value)
         return total
 
     def _role_tokens(self, enc: tiktoken.Encoding, role: str) -> int:
@@ -214,35 +267,3 @@ def _bpe_openai_data_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EncodingDataError("the 'bpe-openai' package is not installed (pip install 'modelrail[local]')")
     return Path(next(iter(spec.submodule_search_locations))) / "data"
-
-
-def _content_tokens(enc: tiktoken.Encoding, content: Any) -> int:
-    if isinstance(content, str):
-        return len(enc.encode_ordinary(content))
-    if not isinstance(content, list):
-        return 0
-    total = 0
-    for part in content:
-        if not isinstance(part, Mapping):
-            continue
-        text = part.get("text") if part.get("type") in ("text", "input_text", "output_text") else None
-        if isinstance(text, str):
-            total += len(enc.encode_ordinary(text))
-        elif part.get("type") == "refusal" and isinstance(part.get("refusal"), str):
-            total += len(enc.encode_ordinary(part["refusal"]))
-        else:
-            total += _NON_TEXT_PART
-    return total
-
-
-def _tool_call_tokens(enc: tiktoken.Encoding, calls: list[Any]) -> int:
-    total = 0
-    for call in calls:
-        fn = call.get("function") if isinstance(call, Mapping) else None
-        if not isinstance(fn, Mapping):
-            continue
-        for field in ("name", "arguments"):
-            value = fn.get(field)
-            if isinstance(value, str):
-                total += len(enc.encode_ordinary(value))
-    return total

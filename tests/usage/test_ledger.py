@@ -148,3 +148,22 @@ async def test_sqlite_rows_read_back_as_sqlalchemy_wrote_them(tmp_path):
     with sqlite3.connect(tmp_path / "ledger.db") as conn:
         (raw,) = conn.execute("SELECT created_at FROM usage_ledger").fetchone()
     assert raw == bind(datetime.fromtimestamp(created, UTC))
+
+
+def test_sqlite_times_are_datetimes_text_to_the_microsecond():
+    """The per-second shortcut writes what ``datetime.fromtimestamp(...).isoformat`` writes,
+    rounding included, for times in any order (its cache is per second)."""
+    import random
+    from datetime import UTC, datetime
+
+    from modelrail.usage.ledger import _SqliteRows
+
+    rows = _SqliteRows()
+    rng = random.Random(7)
+    base = 1_790_000_000.0
+    times = [base + rng.uniform(-5, 5) for _ in range(2000)]
+    times += [base + 0.9999995, base + 0.9999994, base + 0.0000005, base + 0.0000015, base, base + 86399.9999996]
+    times += [rng.uniform(0, 4_000_000_000) for _ in range(500)]
+    for t in times:
+        want = datetime.fromtimestamp(t, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        assert rows.time(t) == want, t

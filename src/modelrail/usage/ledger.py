@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections import deque
@@ -56,6 +57,7 @@ class Ledger:
         # One flush at a time: the writer task and a report's flush() would otherwise insert the
         # same batch and both pop it, dropping records never inserted from the queue.
         self._flush_lock = asyncio.Lock()
+        self._sqlite = _SqliteRows()
 
     # -- the request path ----------------------------------------------------------------------
 
@@ -195,7 +197,7 @@ class Ledger:
             # Straight to the driver's executemany: SQLAlchemy's per-row parameter processing cost
             # about twice what SQLite itself spends inserting the row.
             async with self._engine.begin() as conn:
-                await conn.exec_driver_sql(_SQLITE_INSERT, [_sqlite_row(r) for r in rows])
+                await conn.exec_driver_sql(_SQLITE_INSERT, [self._sqlite.row(r) for r in rows])
             return
         values = [_db_row(r) for r in rows]
         if self._engine.dialect.name == "postgresql":
@@ -233,19 +235,40 @@ _SQLITE_INSERT = (
 )
 
 
-def _sqlite_time(timestamp: Any) -> str:
-    # As SQLAlchemy's SQLite DateTime stores it (UTC, no offset), so its reads and comparisons hold.
-    return datetime.fromtimestamp(float(timestamp), UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+class _SqliteRows:
+    """Rows in the form SQLAlchemy's SQLite types store them, so its reads and comparisons hold:
+    datetimes as UTC text without an offset, to the microsecond. The text up to the second is
+    made once per second (a datetime per timestamp cost more than the rest of the row)."""
+
+    def __init__(self) -> None:
+        self._second: int | None = None
+        self._prefix = ""
+
+    def time(self, timestamp: Any) -> str:
+        t = float(timestamp)
+        if t < 0:
+            return datetime.fromtimestamp(t, UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        # Rounded as datetime.fromtimestamp rounds: the fraction, to the microsecond, half to even.
+        fraction, whole = math.modf(t)
+        second, micros = int(whole), round(fraction * 1e6)
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        if second != self._second:
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._prefix}.{micros:06d}"
+
+    def row(self, row: dict[str, Any]) -> tuple[Any, ...]:
+        values = [row.get(name) for name in _COLUMNS]
+        created = self.time(row["created_at"])
+        values[_AT["created_at"]] = created
+        values[_AT["finished_at"]] = self.time(row["finished_at"])
+        values[_AT["day"]] = created[:10]
+        values[_AT["key_display"]] = row.get("key_display") or ""
+        return tuple(values)
 
 
-def _sqlite_row(row: dict[str, Any]) -> tuple[Any, ...]:
-    out = dict(row)
-    created = _sqlite_time(row["created_at"])
-    out["created_at"] = created
-    out["finished_at"] = _sqlite_time(row["finished_at"])
-    out["day"] = created[:10]
-    out["key_display"] = row.get("key_display") or ""
-    return tuple([out.get(name) for name in _COLUMNS])
+_AT = {name: i for i, name in enumerate(_COLUMNS)}
 
 
 def _engine(url: str) -> AsyncEngine:

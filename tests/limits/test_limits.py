@@ -124,3 +124,45 @@ async def test_unreachable_redis_refuses_with_503(tmp_path):
         r = await client.post("/v1/chat/completions", json=chat())
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "state_unavailable"
+
+
+async def test_limits_follow_the_principal_object_and_the_alias(tmp_path):
+    """Admission works out each principal's checks once per alias; a key whose limits changed is
+    a new principal object and is held to its new limits at once, on the same counters."""
+    from modelrail.context import RequestContext
+    from modelrail.errors import RateLimited
+    from modelrail.limits.stages import build_stages
+    from modelrail.protocol.openai import ChatCompletionRequest
+    from modelrail.settings import settings_from_dict
+    from tests.metering_support import settings_dict
+
+    models = [*FAKE, {"name": "other", "provider": "fake", "reply": "x"}]
+    limits = {"models": {"other": {"rpm": 1}}}
+    settings = settings_from_dict(settings_dict(tmp_path, models, limits=limits), env={})
+    admission = build_stages(settings, {}).admission
+
+    async def admit(principal: Principal, alias: str = "fake-chat") -> None:
+        body = chat(alias)
+        ctx = RequestContext(
+            request_id="r", principal=principal, endpoint="chat", alias=alias, body=body,
+            params=ChatCompletionRequest.model_validate(body),
+        )  # fmt: skip
+        await admission.admit(ctx)
+
+    await away_from_minute_edge()
+    before = Principal(key_id="k-plan", name="k", key_limits=Limits(rpm=2))
+    await admit(before)
+    await admit(before)
+    with pytest.raises(RateLimited):
+        await admit(before)
+    raised = Principal(key_id="k-plan", name="k", key_limits=Limits(rpm=4))
+    await admit(raised)  # the key's counter stands at 2 of its new 4
+    await admit(raised)
+    with pytest.raises(RateLimited):
+        await admit(raised)
+    # Another alias: the model's own limit applies there, beside the key's (now full) one.
+    fresh = Principal(key_id="k-plan-2", name="k", key_limits=Limits(rpm=10))
+    await admit(fresh, "other")
+    with pytest.raises(RateLimited, match="model 'other'"):
+        await admit(fresh, "other")
+    await admit(fresh)  # fake-chat has no model limit

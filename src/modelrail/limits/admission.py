@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from modelrail.auth.principal import Budget, Limits
+from modelrail.auth.principal import Budget, Limits, Principal
 from modelrail.budgets.alerts import Alerts
 from modelrail.budgets.periods import period_of
 from modelrail.context import RequestContext
@@ -41,6 +41,8 @@ class _Slot(NamedTuple):
     budget: Budget | None = None
     period_id: str = ""
     period_left: float | None = None
+    # For a budget: nano-dollars spent below which none of its alert thresholds is reached.
+    first_alert: int | None = None
 
 
 @dataclass(slots=True)
@@ -50,6 +52,44 @@ class Reservation:
     cost_nano: int = 0
     checks: list[Check] = field(default_factory=list)
     slots: list[_Slot] = field(default_factory=list)
+
+
+class _Rate(NamedTuple):
+    """One rate-limit check of a plan: its key (the minute is appended to a windowed one)."""
+
+    slot: _Slot
+    key: str
+    windowed: bool
+    counts_tokens: bool
+    ttl: float
+
+
+class _BudgetCheck(NamedTuple):
+    scope: str
+    id: str
+    budget: Budget
+    limit: int  # nano-dollars
+    key: str  # the period's id is appended
+    first_alert: int | None  # see _Slot
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What a principal's requests to one alias check, worked out once: keys, limits, slots.
+
+    Keyed by the principal object's id; the plan holds the principal, so that id cannot be
+    reused by another object while the plan is remembered. A changed key or team is a new
+    principal object (the key store's cache makes one), so it gets a new plan.
+    """
+
+    principal: Principal
+    rates: tuple[_Rate, ...]
+    slots: tuple[_Slot, ...]
+    budgets: tuple[_BudgetCheck, ...]
+
+
+# Plans remembered before the map is emptied (principals and aliases come and go).
+_PLANS = 4096
 
 
 class LimitsAdmission:
@@ -63,6 +103,7 @@ class LimitsAdmission:
         # Keyed by the context object's id: client-chosen request ids need not be unique.
         self._pending: dict[int, Reservation] = {}
         self._periods: dict[tuple[str, int], tuple[str, float | None, float | None]] = {}
+        self._plans: dict[tuple[int, str], _Plan] = {}
 
     async def admit(self, ctx: RequestContext) -> None:
         now = time.time()
@@ -72,47 +113,67 @@ class LimitsAdmission:
         expected = (
             cap if cap is not None else (0 if ctx.endpoint == "embeddings" else self.settings.expected_output_tokens)
         )
-        res.tokens = prompt + expected
-        ctx.reserved_tokens = res.tokens
+        tokens = res.tokens = prompt + expected
+        ctx.reserved_tokens = tokens
         p = ctx.principal
-        minute = int(now // WINDOW)
-        model_limits = self.settings.models.get(ctx.alias)
-        scoped: tuple[tuple[str, str | None, Limits | None], ...] = (
-            ("k", p.key_id, p.key_limits),
-            ("t", p.team_id, p.team_limits),
-            ("m", ctx.alias, _limits(model_limits) if model_limits else None),
-        )  # fmt: skip
-        for scope, who, lim in scoped:
-            if who is None or lim is None:
-                continue
-            if lim.rpm is not None:
-                res.checks.append(Check(f"rl:{scope}:{who}:r:{minute}", 1, lim.rpm, WINDOW + 1))
-                res.slots.append(_Slot(scope, who, "requests", lim.rpm))
-            if lim.tpm is not None:
-                res.checks.append(Check(f"rl:{scope}:{who}:t:{minute}", res.tokens, lim.tpm, WINDOW + 1))
-                res.slots.append(_Slot(scope, who, "tokens", lim.tpm))
-            if lim.max_concurrency is not None:
-                conc_ttl = self.settings.concurrency_ttl_s
-                res.checks.append(Check(f"rl:{scope}:{who}:c", 1, lim.max_concurrency, conc_ttl))
-                res.slots.append(_Slot(scope, who, "concurrency", lim.max_concurrency))
-        budgets = ((s, i, b) for s, i, b in (("k", p.key_id, p.key_budget), ("t", p.team_id, p.team_budget)))
-        for scope, who, budget in budgets:
-            if who is None or budget is None:
-                continue
-            if not res.cost_nano:
-                rate = self.meter.pricing.for_alias(ctx.alias)
-                worst = rate.worst_case(prompt, cap if cap is not None else self.settings.max_output_tokens)
-                res.cost_nano = to_nano(worst)
-            pid, ttl, left = self._period(budget.period, now)
-            limit = to_nano(budget.usd)
-            res.checks.append(Check(f"bud:{scope}:{who}:{pid}", res.cost_nano, limit, ttl))
-            res.slots.append(_Slot(scope, who, "budget", limit, budget, pid, left))
-        if res.checks:
-            outcome = await self.state.reserve(res.checks)
+        plan = self._plans.get((id(p), ctx.alias))
+        if plan is None or plan.principal is not p:
+            plan = self._plan(p, ctx.alias)
+        checks = res.checks
+        if plan.rates:
+            minute = str(int(now // WINDOW))
+            for rate in plan.rates:
+                key = rate.key + minute if rate.windowed else rate.key
+                checks.append(Check(key, tokens if rate.counts_tokens else 1, rate.slot.limit, rate.ttl))
+            res.slots.extend(plan.slots)
+        if plan.budgets:
+            price = self.meter.pricing.for_alias(ctx.alias)
+            res.cost_nano = to_nano(
+                price.worst_case(prompt, cap if cap is not None else self.settings.max_output_tokens)
+            )
+            for b in plan.budgets:
+                pid, ttl, left = self._period(b.budget.period, now)
+                checks.append(Check(b.key + pid, res.cost_nano, b.limit, ttl))
+                res.slots.append(_Slot(b.scope, b.id, "budget", b.limit, b.budget, pid, left, b.first_alert))
+        if checks:
+            outcome = await self.state.reserve(checks)
             if isinstance(outcome, Denied):
                 raise self._refusal(res.slots[outcome.at], outcome, now)
             set_rate_headers(ctx.response_headers, res.slots, outcome, now, WINDOW)
         self._pending[id(ctx)] = res
+
+    def _plan(self, p: Principal, alias: str) -> _Plan:
+        model_limits = self.settings.models.get(alias)
+        scoped: tuple[tuple[str, str | None, Limits | None], ...] = (
+            ("k", p.key_id, p.key_limits),
+            ("t", p.team_id, p.team_limits),
+            ("m", alias, _limits(model_limits) if model_limits else None),
+        )  # fmt: skip
+        rates: list[_Rate] = []
+        for scope, who, lim in scoped:
+            if who is None or lim is None:
+                continue
+            if lim.rpm is not None:
+                slot = _Slot(scope, who, "requests", lim.rpm)
+                rates.append(_Rate(slot, f"rl:{scope}:{who}:r:", True, False, WINDOW + 1))
+            if lim.tpm is not None:
+                slot = _Slot(scope, who, "tokens", lim.tpm)
+                rates.append(_Rate(slot, f"rl:{scope}:{who}:t:", True, True, WINDOW + 1))
+            if lim.max_concurrency is not None:
+                slot = _Slot(scope, who, "concurrency", lim.max_concurrency)
+                rates.append(_Rate(slot, f"rl:{scope}:{who}:c", False, False, self.settings.concurrency_ttl_s))
+        budgets: list[_BudgetCheck] = []
+        for scope, who, budget in (("k", p.key_id, p.key_budget), ("t", p.team_id, p.team_budget)):
+            if who is None or budget is None:
+                continue
+            thresholds = budget.alert_thresholds
+            first = min(round(t * budget.usd * NANO) for t in thresholds) if thresholds and budget.usd > 0 else None
+            budgets.append(_BudgetCheck(scope, who, budget, to_nano(budget.usd), f"bud:{scope}:{who}:", first))
+        plan = _Plan(p, tuple(rates), tuple(r.slot for r in rates), tuple(budgets))
+        if len(self._plans) >= _PLANS:
+            self._plans.clear()
+        self._plans[(id(p), alias)] = plan
+        return plan
 
     async def settle(self, ctx: RequestContext) -> None:
         res = self._pending.pop(id(ctx), None)
@@ -143,8 +204,8 @@ class LimitsAdmission:
             log.error("settling %s failed: %s", ctx.request_id, exc.message)
             return
         for i, slot in budget_at:
-            if cost_nano <= 0 or slot.budget is None:
-                continue
+            if cost_nano <= 0 or slot.budget is None or slot.first_alert is None or values[i] < slot.first_alert:
+                continue  # no threshold reached: the alerts would find nothing to send
             await self.alerts.check(
                 scope=_SCOPES[slot.scope],
                 ident=slot.id,

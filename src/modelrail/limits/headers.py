@@ -18,16 +18,26 @@ def set_rate_headers(
     headers: dict[str, str], slots: Sequence[Any], values: Sequence[int], now: float, window: float
 ) -> None:
     """For requests and tokens, the tightest limit (least remaining) among key, team and model."""
+    requests: tuple[int, int] | None = None
+    tokens: tuple[int, int] | None = None
+    for slot, value in zip(slots, values, strict=True):
+        kind = slot.kind
+        if kind == "requests":
+            left = max(0, slot.limit - value)
+            if requests is None or left < requests[1]:
+                requests = (slot.limit, left)
+        elif kind == "tokens":
+            left = max(0, slot.limit - value)
+            if tokens is None or left < tokens[1]:
+                tokens = (slot.limit, left)
+    if requests is None and tokens is None:
+        return
     reset = duration(window - now % window)
-    for kind, suffix in (("requests", "requests"), ("tokens", "tokens")):
-        best: tuple[int, int] | None = None
-        for slot, value in zip(slots, values, strict=True):
-            if slot.kind != kind:
-                continue
-            remaining = max(0, slot.limit - value)
-            if best is None or remaining < best[1]:
-                best = (slot.limit, remaining)
-        if best is not None:
-            headers[f"x-ratelimit-limit-{suffix}"] = str(best[0])
-            headers[f"x-ratelimit-remaining-{suffix}"] = str(best[1])
-            headers[f"x-ratelimit-reset-{suffix}"] = reset
+    if requests is not None:
+        headers["x-ratelimit-limit-requests"] = str(requests[0])
+        headers["x-ratelimit-remaining-requests"] = str(requests[1])
+        headers["x-ratelimit-reset-requests"] = reset
+    if tokens is not None:
+        headers["x-ratelimit-limit-tokens"] = str(tokens[0])
+        headers["x-ratelimit-remaining-tokens"] = str(tokens[1])
+        headers["x-ratelimit-reset-tokens"] = reset

@@ -61,14 +61,16 @@ class MemoryState:
         now = self._clock()
         p = self.prefix
         values = self._values
+        keys = [p + c.key for c in checks]
         for i, c in enumerate(checks):
             if c.limit is None:
                 continue
-            entry = values.get(p + c.key)
+            entry = values.get(keys[i])
             current = 0 if entry is None or (entry[1] is not None and entry[1] <= now) else int(entry[0])
             if current + c.amount > c.limit:
-                return Denied(i, current, self._remaining(p + c.key, now))
-        return [self._add(p + c.key, c.amount, c.ttl, now) for c in checks]
+                return Denied(i, current, self._remaining(keys[i], now))
+        add = self._add
+        return [add(key, c.amount, c.ttl, now) for key, c in zip(keys, checks, strict=True)]
 
     async def adjust(self, deltas: Sequence[Check]) -> list[int]:
         now = self._clock()

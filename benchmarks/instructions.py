@@ -118,7 +118,7 @@ def _count(cmd: list[str], env: dict[str, str], out: Path) -> int:
     return total
 
 
-def per_request(src: str | None, case: str, opts: argparse.Namespace, workdir: Path, mock: Any) -> float:
+def per_request(src: str | None, label: str, case: str, opts: argparse.Namespace, workdir: Path, mock: Any) -> float:
     bench = run.Bench(mock=mock, server_cpus=None, workdir=workdir)
     config = run.modelrail_config(bench, f"{case}-{len(os.listdir(workdir))}", "memory")
     _tuned(config)
@@ -129,7 +129,7 @@ def per_request(src: str | None, case: str, opts: argparse.Namespace, workdir: P
     counts = []
     for n in (opts.base, opts.base + opts.requests):
         cmd = [sys.executable, str(Path(__file__)), "--drive", str(config), key, case, str(n), str(opts.concurrency)]
-        counts.append(_count(cmd, env, workdir / f"callgrind.{case}.{n}.out"))
+        counts.append(_count(cmd, env, opts.keep / f"callgrind.{label}.{case}.{n}.out"))
     return (counts[1] - counts[0]) / opts.requests
 
 
@@ -144,12 +144,18 @@ def main() -> int:
     p.add_argument("--base", type=int, default=300, help="requests in the shorter run")
     p.add_argument("--requests", type=int, default=1000, help="requests more in the longer run")
     p.add_argument("--compare", help="a git revision to count beside the working tree")
+    p.add_argument(
+        "--keep", type=Path, help="a folder to keep callgrind's files in, for callgrind_annotate (default: none kept)"
+    )
     opts = p.parse_args()
     if shutil.which("valgrind") is None:
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
         workdir = Path(tmp)
+        if opts.keep is None:
+            opts.keep = workdir
+        opts.keep.mkdir(parents=True, exist_ok=True)
         mock = stack.enter_context(serve_mock(api_key=run.UPSTREAM_KEY, record=False))
         sources: dict[str, str | None] = {"working tree": None}
         if opts.compare:
@@ -157,7 +163,7 @@ def main() -> int:
         print("| version | case | in flight | instructions per request |\n| --- | --- | --: | --: |")
         for label, src in sources.items():
             for case in opts.cases.split(","):
-                count = per_request(src, case, opts, workdir, mock)
+                count = per_request(src, label.replace(" ", "-"), case, opts, workdir, mock)
                 print(f"| {label} | {case} | {opts.concurrency} | {count:,.0f} |", flush=True)
     return 0
 

@@ -32,19 +32,26 @@ class MemoryState:
         return entry[0]
 
     def _add(self, key: str, amount: int, ttl: float | None, now: float) -> int:
+        return self._apply([key], [Check(key, amount, None, ttl)], now)[0]
+
+    def _apply(self, keys: Sequence[str], checks: Sequence[Check], now: float) -> list[int]:
+        """Add each check's amount to its key, in order (a key named twice adds twice)."""
         values = self._values
-        entry = values.get(key)
-        if entry is None or (entry[1] is not None and entry[1] <= now):
-            new = amount
-            expires = None if ttl is None else now + ttl
-        else:
-            new = int(entry[0]) + amount
-            expires = entry[1] if entry[1] is not None or ttl is None else now + ttl
-        values[key] = (new, expires)
-        self._writes += 1
-        if self._writes % _SWEEP_EVERY == 0:
+        out: list[int] = []
+        for key, c in zip(keys, checks, strict=True):
+            entry = values.get(key)
+            if entry is None or (entry[1] is not None and entry[1] <= now):
+                new, expires = c.amount, (None if c.ttl is None else now + c.ttl)
+            else:
+                new = int(entry[0]) + c.amount
+                expires = entry[1] if entry[1] is not None or c.ttl is None else now + c.ttl
+            values[key] = (new, expires)
+            out.append(new)
+        self._writes += len(out)
+        if self._writes >= _SWEEP_EVERY:
+            self._writes = 0
             self._sweep(now)
-        return new
+        return out
 
     def _sweep(self, now: float) -> None:
         dead = [k for k, (_, exp) in self._values.items() if exp is not None and exp <= now]
@@ -69,12 +76,11 @@ class MemoryState:
             current = 0 if entry is None or (entry[1] is not None and entry[1] <= now) else int(entry[0])
             if current + c.amount > c.limit:
                 return Denied(i, current, self._remaining(keys[i], now))
-        add = self._add
-        return [add(key, c.amount, c.ttl, now) for key, c in zip(keys, checks, strict=True)]
+        return self._apply(keys, checks, now)
 
     async def adjust(self, deltas: Sequence[Check]) -> list[int]:
-        now = self._clock()
-        return [self._add(self.prefix + d.key, d.amount, d.ttl, now) for d in deltas]
+        p = self.prefix
+        return self._apply([p + d.key for d in deltas], deltas, self._clock())
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
         return self._add(self.prefix + key, amount, ttl, self._clock())

@@ -54,6 +54,8 @@ class RequestContext:
     ttft_timeout: float | None = None
     ttft: float | None = None
     usage: Usage | None = None
+    # What ``usage`` cost, once the meter has priced it (settling does, and the ledger reuses it).
+    cost_usd: float | None = None
     status: int = 200
     error_code: str | None = None
     # Headers every stage may add to the response (limits, cost, routing).

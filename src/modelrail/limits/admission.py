@@ -52,6 +52,7 @@ class Reservation:
     cost_nano: int = 0
     checks: list[Check] = field(default_factory=list)
     slots: list[_Slot] = field(default_factory=list)
+    plan: _Plan | None = None
 
 
 class _Rate(NamedTuple):
@@ -86,6 +87,9 @@ class _Plan:
     rates: tuple[_Rate, ...]
     slots: tuple[_Slot, ...]
     budgets: tuple[_BudgetCheck, ...]
+    # Which of the rate checks count tokens (corrected to the true count) and concurrency (released).
+    token_at: tuple[int, ...]
+    concurrency_at: tuple[int, ...]
 
 
 # Plans remembered before the map is emptied (principals and aliases come and go).
@@ -108,17 +112,17 @@ class LimitsAdmission:
     async def admit(self, ctx: RequestContext) -> None:
         now = time.time()
         prompt = self.meter.estimator.prompt_tokens(ctx)
-        res = Reservation(prompt_tokens=prompt)
         cap = _output_cap(ctx)
         expected = (
             cap if cap is not None else (0 if ctx.endpoint == "embeddings" else self.settings.expected_output_tokens)
         )
-        tokens = res.tokens = prompt + expected
+        tokens = prompt + expected
         ctx.reserved_tokens = tokens
         p = ctx.principal
         plan = self._plans.get((id(p), ctx.alias))
         if plan is None or plan.principal is not p:
             plan = self._plan(p, ctx.alias)
+        res = Reservation(prompt, tokens, plan=plan)
         checks = res.checks
         if plan.rates:
             minute = str(int(now // WINDOW))
@@ -169,7 +173,14 @@ class LimitsAdmission:
             thresholds = budget.alert_thresholds
             first = min(round(t * budget.usd * NANO) for t in thresholds) if thresholds and budget.usd > 0 else None
             budgets.append(_BudgetCheck(scope, who, budget, to_nano(budget.usd), f"bud:{scope}:{who}:", first))
-        plan = _Plan(p, tuple(rates), tuple(r.slot for r in rates), tuple(budgets))
+        plan = _Plan(
+            p,
+            tuple(rates),
+            tuple(r.slot for r in rates),
+            tuple(budgets),
+            tuple(i for i, r in enumerate(rates) if r.slot.kind == "tokens"),
+            tuple(i for i, r in enumerate(rates) if r.slot.kind == "concurrency"),
+        )
         if len(self._plans) >= _PLANS:
             self._plans.clear()
         self._plans[(id(p), alias)] = plan
@@ -177,23 +188,25 @@ class LimitsAdmission:
 
     async def settle(self, ctx: RequestContext) -> None:
         res = self._pending.pop(id(ctx), None)
-        usage = self.meter.finalize(ctx, res.prompt_tokens if res is not None else None)
-        cost = self.meter.pricing.for_deployment(ctx.deployment, ctx.alias).cost(usage)
+        cost = self.meter.cost(ctx, res.prompt_tokens if res is not None else None)
+        usage = ctx.usage
+        assert usage is not None  # the meter filled it in
         self.meter.set_header(ctx, cost)
         if res is None or not res.checks:
             return
-        used_tokens = usage.prompt_tokens + usage.completion_tokens
-        cost_nano = to_nano(cost)
+        checks, plan = res.checks, res.plan
+        assert plan is not None
         deltas: list[Check] = []
-        budget_at: list[tuple[int, _Slot]] = []
-        for check, slot in zip(res.checks, res.slots, strict=True):
-            if slot.kind == "tokens" and used_tokens != res.tokens:
-                deltas.append(Check(check.key, used_tokens - res.tokens, None, check.ttl))
-            elif slot.kind == "concurrency":
-                deltas.append(Check(check.key, -1, None, check.ttl))
-            elif slot.kind == "budget":
-                budget_at.append((len(deltas), slot))
-                deltas.append(Check(check.key, cost_nano - res.cost_nano, None, check.ttl))
+        correction = usage.prompt_tokens + usage.completion_tokens - res.tokens
+        if correction:
+            for i in plan.token_at:
+                deltas.append(Check(checks[i].key, correction, None, checks[i].ttl))
+        for i in plan.concurrency_at:
+            deltas.append(Check(checks[i].key, -1, None, checks[i].ttl))
+        budgets_from = len(deltas)
+        cost_nano = to_nano(cost)
+        for check in checks[len(plan.rates) :]:
+            deltas.append(Check(check.key, cost_nano - res.cost_nano, None, check.ttl))
         if not deltas:
             return
         try:
@@ -203,7 +216,7 @@ class LimitsAdmission:
             # their windows end (concurrency slots time out after ``concurrency_ttl_s``).
             log.error("settling %s failed: %s", ctx.request_id, exc.message)
             return
-        for i, slot in budget_at:
+        for i, slot in enumerate(res.slots[len(plan.rates) :], budgets_from):
             if cost_nano <= 0 or slot.budget is None or slot.first_alert is None or values[i] < slot.first_alert:
                 continue  # no threshold reached: the alerts would find nothing to send
             await self.alerts.check(

@@ -32,9 +32,12 @@ class Meter:
         ctx.usage = usage
         return usage
 
-    def cost(self, ctx: RequestContext) -> float:
-        usage = self.finalize(ctx)
-        return self.pricing.for_deployment(ctx.deployment, ctx.alias).cost(usage)
+    def cost(self, ctx: RequestContext, prompt_estimate: int | None = None) -> float:
+        """What the request cost: priced once, from ``finalize``'s usage, then remembered on ``ctx``."""
+        if ctx.cost_usd is None:
+            usage = self.finalize(ctx, prompt_estimate)
+            ctx.cost_usd = self.pricing.for_deployment(ctx.deployment, ctx.alias).cost(usage)
+        return ctx.cost_usd
 
     def set_header(self, ctx: RequestContext, cost: float) -> None:
         ctx.response_headers[COST_HEADER] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"

@@ -9,7 +9,7 @@ import orjson
 
 from modelrail.api.sse import SSEResponse
 from modelrail.errors import UpstreamError
-from modelrail.providers.batches import Chunks
+from modelrail.providers.batches import Chunks, Events
 
 
 def _chunk(text: str) -> dict:
@@ -68,3 +68,25 @@ async def test_failure_after_a_batch_ends_with_an_error_event_and_no_done() -> N
     assert len(_events(bodies[0])) == 2
     assert _events(bodies[-1])[0]["error"]["message"] == "boom"
     assert b"[DONE]" not in b"".join(bodies)
+
+
+def _as_events(chunks: list[dict], sent: list[bytes]) -> Events:
+    batch = Events()
+    batch.extend(chunks)
+    batch.events.extend(sent)
+    return batch
+
+
+async def test_upstream_events_are_sent_on_as_they_came() -> None:
+    """A batch read off an upstream's SSE stream carries its events; the writer sends those bytes
+    (the upstream's own spacing) rather than serializing the chunks again, and still drops the
+    usage chunk the client did not ask for. An empty event is serialized from its chunk."""
+    a, b = _chunk("a"), _chunk("b")
+    raw_a = b'data: {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
+    usage_raw = b"data: " + orjson.dumps(USAGE) + b"\n\n"
+    items: list[Chunks] = [_as_events([a, b, USAGE], [raw_a, b"", usage_raw])]
+    dropped = await _bodies(SSEResponse(_batches(items), headers={}, keep_usage_chunk=False))
+    assert dropped[0] == raw_a + b"data: " + orjson.dumps(b) + b"\n\n"
+    items = [_as_events([a, b, USAGE], [raw_a, b"", usage_raw])]
+    kept = await _bodies(SSEResponse(_batches(items), headers={}, keep_usage_chunk=True))
+    assert kept[0] == raw_a + b"data: " + orjson.dumps(b) + b"\n\n" + usage_raw

@@ -99,6 +99,14 @@ async def test_event_that_is_not_json() -> None:
         await _read([b"data: {nope\n\n"])
 
 
+@pytest.mark.parametrize("payload", [b"[1, 2]", b"42", b'"text"', b"null"])
+async def test_event_that_is_json_but_not_an_object(payload: bytes) -> None:
+    got: list[list[dict]] = []
+    with pytest.raises(UpstreamError, match="not a JSON object"):
+        await _read_batches([_event(0) + b"\n\ndata: " + payload + b"\n\n"], got)
+    assert [_texts(b) for b in got] == [["t0"]]  # the event before it still arrives
+
+
 async def test_events_of_one_read_are_one_batch() -> None:
     first = b"".join(_event(i) + b"\n\n" for i in range(3))
     second = _event(3) + b"\n\n" + _event(4) + b"\n\ndata: [DONE]\n\n"
@@ -131,3 +139,20 @@ async def test_chat_stream_flattens_the_batches() -> None:
     finally:
         await provider.close()
         await gen.aclose()
+
+
+async def test_batches_carry_each_event_as_it_came_except_one_a_carriage_return_would_split() -> None:
+    spaced = (
+        b'data:  {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "s"}}]}'
+    )
+    # JSON allows a carriage return between tokens; sent on as it came, it would end the SSE line.
+    split = b'data: {"id":\r"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"r"}}]}'
+    raw = spaced + b"\n\n" + split + b"\n\n" + _event(0) + b"\r\n\r\ndata: [DONE]\n\n"
+    [batch] = await _read_batches([raw])
+    assert _texts(batch) == ["s", "r", "t0"]
+    events = getattr(batch, "events", None)
+    assert events == [
+        b"data: " + spaced[7:] + b"\n\n",  # the upstream's own spacing, the prefix made plain
+        b"",  # serialized by the writer instead
+        _event(0) + b"\n\n",  # CRLF line ends become plain ones
+    ]

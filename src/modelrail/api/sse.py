@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 from modelrail.api.disconnect import DisconnectWatch
 from modelrail.errors import InternalError, ModelrailError
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.batches import Chunks, aclose
+from modelrail.providers.batches import Chunks, Events, aclose
 
 log = logging.getLogger("modelrail.api")
 
@@ -54,7 +54,17 @@ class SSEResponse:
         self.raw_headers = raw
 
     def encode(self, batch: Chunks) -> bytes:
-        if self.keep_usage_chunk:
+        keep = self.keep_usage_chunk
+        if isinstance(batch, Events):
+            # The upstream's own events, as they came (an empty one is serialized here).
+            return b"".join(
+                [
+                    sent or event(chunk)
+                    for sent, chunk in zip(batch.events, batch, strict=True)
+                    if keep or chunk.get("choices") or "usage" not in chunk
+                ]
+            )
+        if keep:
             return b"".join([event(chunk) for chunk in batch])
         return b"".join([event(chunk) for chunk in batch if chunk.get("choices") or "usage" not in chunk])
 

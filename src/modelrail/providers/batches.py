@@ -16,6 +16,19 @@ Chunks = list[JSONObject]
 """Chunks of one stream that are ready at the same moment, in order. Never empty."""
 
 
+class Events(list[JSONObject]):
+    """A batch of chunks that arrived as server-sent events, with each chunk's event as it came:
+    ``events[i]`` is ``data: <chunk i's JSON>\n\n``. An SSE writer sends those bytes on instead of
+    serializing the chunks again. A stage that changes a chunk must pass on a plain list instead.
+    """
+
+    __slots__ = ("events",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[bytes] = []
+
+
 async def one_by_one(stream: AsyncIterator[JSONObject]) -> AsyncIterator[Chunks]:
     """A chunk stream as a stream of one-chunk batches."""
     try:

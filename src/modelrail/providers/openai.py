@@ -26,7 +26,7 @@ from modelrail.errors import (
 )
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
-from modelrail.providers.batches import Chunks, flatten
+from modelrail.providers.batches import Chunks, Events, flatten
 from modelrail.providers.upstream_errors import error_message, retry_after_seconds
 
 # An event larger than this (no line end in sight) is an upstream fault, not something to buffer.
@@ -163,7 +163,7 @@ class OpenAIProvider(Provider):
                     pending = lines.pop()
                     if len(pending) > _MAX_EVENT_BYTES:
                         raise UpstreamError("The upstream sent a stream event over 8 MiB.")
-                    batch: Chunks = []
+                    batch = Events()
                     failed: UpstreamError | None = None
                     for line in lines:
                         if not line.startswith(b"data:"):
@@ -177,6 +177,9 @@ class OpenAIProvider(Provider):
                         except UpstreamError as exc:
                             failed = exc  # the events before it still reach the client
                             break
+                        # Sent on as it came, unless a carriage return in it (JSON whitespace, but
+                        # an SSE line end) would split the event: then the writer serializes it.
+                        batch.events.append(b"data: " + payload + b"\n\n" if b"\r" not in payload else b"")
                     if batch:
                         yield batch
                     if failed is not None:
@@ -214,7 +217,9 @@ def _stream_event(payload: bytes) -> JSONObject:
         event = orjson.loads(payload)
     except orjson.JSONDecodeError:
         raise UpstreamError("The upstream sent a stream event that is not JSON.") from None
-    if isinstance(event, dict) and "error" in event and "choices" not in event:
+    if not isinstance(event, dict):
+        raise UpstreamError("The upstream sent a stream event that is not a JSON object.")
+    if "error" in event and "choices" not in event:
         raise UpstreamError(f"The upstream failed mid-stream: {error_message(payload)}")
     result: JSONObject = event
     return result

@@ -92,19 +92,26 @@ def _text(value: Any) -> str:
 
 def stream_text(chunk: dict[str, Any]) -> str:
     """The generated text in one stream chunk (chat delta content and tool arguments, or completion text)."""
-    out = []
-    for choice in chunk.get("choices") or ():
+    out: list[str] = []
+    add_stream_text(chunk.get("choices"), out)
+    return "".join(out)
+
+
+def add_stream_text(choices: Any, out: list[str]) -> None:
+    """Append the generated text in one stream chunk's ``choices`` to ``out``."""
+    for choice in choices or ():
         delta = choice.get("delta")
         if isinstance(delta, dict):
             content = delta.get("content")
             if content:
                 out.append(content)
-            for call in delta.get("tool_calls") or ():
-                args = (call.get("function") or {}).get("arguments")
-                if args:
-                    out.append(args)
+            calls = delta.get("tool_calls")
+            if calls:
+                for call in calls:
+                    args = (call.get("function") or {}).get("arguments")
+                    if args:
+                        out.append(args)
         else:
             text = choice.get("text")
             if text:
                 out.append(text)
-    return "".join(out)

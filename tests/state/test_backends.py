@@ -63,3 +63,15 @@ async def test_adjust_keeps_the_first_window(state) -> None:
 
     await asyncio.sleep(0.35)
     assert await state.adjust([Check("w", 1, None, 60)]) == [1]
+
+
+async def test_a_counter_named_twice_in_one_reservation_adds_twice(state) -> None:
+    # Each check is held against the counter as the reservation found it; the amounts then add up.
+    assert await state.reserve([Check("twice", 2, 3, 60), Check("other", 1, 9, 60), Check("twice", 3, 3, 60)]) == [
+        2,
+        1,
+        5,
+    ]
+    denied = await state.reserve([Check("twice", 1, 9, 60), Check("twice", 1, 5, 60)])
+    assert isinstance(denied, Denied) and (denied.at, denied.current) == (1, 5)
+    assert await state.adjust([Check("twice", -1, None), Check("twice", -1, None)]) == [4, 3]

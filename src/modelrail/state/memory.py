@@ -69,14 +69,26 @@ class MemoryState:
         p = self.prefix
         values = self._values
         keys = [p + c.key for c in checks]
-        for i, c in enumerate(checks):
-            if c.limit is None:
-                continue
-            entry = values.get(keys[i])
-            current = 0 if entry is None or (entry[1] is not None and entry[1] <= now) else int(entry[0])
-            if current + c.amount > c.limit:
-                return Denied(i, current, self._remaining(keys[i], now))
-        return self._apply(keys, checks, now)
+        # One lookup per counter: check each against its current value, keep what to write.
+        writes: list[tuple[str, tuple[int, float | None]]] = []
+        for i, (key, (_, amount, limit, ttl)) in enumerate(zip(keys, checks, strict=True)):
+            entry = values.get(key)
+            if entry is None or (entry[1] is not None and entry[1] <= now):
+                current, expires = 0, (None if ttl is None else now + ttl)
+            else:
+                current = int(entry[0])
+                expires = entry[1] if entry[1] is not None or ttl is None else now + ttl
+            if limit is not None and current + amount > limit:
+                return Denied(i, current, self._remaining(key, now))
+            writes.append((key, (current + amount, expires)))
+        if len(set(keys)) < len(keys):
+            return self._apply(keys, checks, now)  # a counter named twice adds twice, in order
+        values.update(writes)
+        self._writes += len(writes)
+        if self._writes >= _SWEEP_EVERY:
+            self._writes = 0
+            self._sweep(now)
+        return [new for _, (new, _) in writes]
 
     async def adjust(self, deltas: Sequence[Check]) -> list[int]:
         p = self.prefix

@@ -90,6 +90,8 @@ class _Plan:
     # Which of the rate checks count tokens (corrected to the true count) and concurrency (released).
     token_at: tuple[int, ...]
     concurrency_at: tuple[int, ...]
+    # Where the request and the token limits are, for the rate-limit headers.
+    headers_at: tuple[tuple[int, ...], tuple[int, ...]]
 
 
 # Plans remembered before the map is emptied (principals and aliases come and go).
@@ -143,7 +145,7 @@ class LimitsAdmission:
             outcome = await self.state.reserve(checks)
             if isinstance(outcome, Denied):
                 raise self._refusal(res.slots[outcome.at], outcome, now)
-            set_rate_headers(ctx.response_headers, res.slots, outcome, now, WINDOW)
+            set_rate_headers(ctx.response_headers, res.slots, outcome, now, WINDOW, at=plan.headers_at)
         self._pending[id(ctx)] = res
 
     def _plan(self, p: Principal, alias: str) -> _Plan:
@@ -173,13 +175,15 @@ class LimitsAdmission:
             thresholds = budget.alert_thresholds
             first = min(round(t * budget.usd * NANO) for t in thresholds) if thresholds and budget.usd > 0 else None
             budgets.append(_BudgetCheck(scope, who, budget, to_nano(budget.usd), f"bud:{scope}:{who}:", first))
+        tokens_at = tuple(i for i, r in enumerate(rates) if r.slot.kind == "tokens")
         plan = _Plan(
             p,
             tuple(rates),
             tuple(r.slot for r in rates),
             tuple(budgets),
-            tuple(i for i, r in enumerate(rates) if r.slot.kind == "tokens"),
+            tokens_at,
             tuple(i for i, r in enumerate(rates) if r.slot.kind == "concurrency"),
+            (tuple(i for i, r in enumerate(rates) if r.slot.kind == "requests"), tokens_at),
         )
         if len(self._plans) >= _PLANS:
             self._plans.clear()

@@ -15,29 +15,34 @@ def duration(seconds: float) -> str:
 
 
 def set_rate_headers(
-    headers: dict[str, str], slots: Sequence[Any], values: Sequence[int], now: float, window: float
+    headers: dict[str, str],
+    slots: Sequence[Any],
+    values: Sequence[int],
+    now: float,
+    window: float,
+    *,
+    at: tuple[Sequence[int], Sequence[int]] | None = None,
 ) -> None:
-    """For requests and tokens, the tightest limit (least remaining) among key, team and model."""
-    requests: tuple[int, int] | None = None
-    tokens: tuple[int, int] | None = None
-    for slot, value in zip(slots, values, strict=True):
-        kind = slot.kind
-        if kind == "requests":
-            left = max(0, slot.limit - value)
-            if requests is None or left < requests[1]:
-                requests = (slot.limit, left)
-        elif kind == "tokens":
-            left = max(0, slot.limit - value)
-            if tokens is None or left < tokens[1]:
-                tokens = (slot.limit, left)
-    if requests is None and tokens is None:
-        return
-    reset = duration(window - now % window)
-    if requests is not None:
-        headers["x-ratelimit-limit-requests"] = str(requests[0])
-        headers["x-ratelimit-remaining-requests"] = str(requests[1])
-        headers["x-ratelimit-reset-requests"] = reset
-    if tokens is not None:
-        headers["x-ratelimit-limit-tokens"] = str(tokens[0])
-        headers["x-ratelimit-remaining-tokens"] = str(tokens[1])
-        headers["x-ratelimit-reset-tokens"] = reset
+    """For requests and tokens, the tightest limit (least remaining) among key, team and model.
+
+    ``at``: where among ``slots`` the request and the token limits are, when the caller knows.
+    """
+    if at is None:
+        at = (
+            [i for i, slot in enumerate(slots) if slot.kind == "requests"],
+            [i for i, slot in enumerate(slots) if slot.kind == "tokens"],
+        )
+    reset: str | None = None
+    for where, suffix in zip(at, ("requests", "tokens"), strict=True):
+        best: tuple[int, int] | None = None
+        for i in where:
+            limit = slots[i].limit
+            left = max(0, limit - values[i])
+            if best is None or left < best[1]:
+                best = (limit, left)
+        if best is not None:
+            if reset is None:
+                reset = duration(window - now % window)
+            headers["x-ratelimit-limit-" + suffix] = str(best[0])
+            headers["x-ratelimit-remaining-" + suffix] = str(best[1])
+            headers["x-ratelimit-reset-" + suffix] = reset

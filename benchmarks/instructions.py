@@ -8,7 +8,7 @@ with the machine's load, for measuring one change against another.
 The app is the one ``run.py`` measures (``modelrail_config``: a store key with limits and a budget,
 model limits, the ledger, two deployments and a fallback), built in this process and called through
 ASGI directly: no HTTP server, so the count is modelrail's own work plus its upstream client
-(aiohttp) talking to the mock upstream, which runs in another process, outside callgrind. Each case
+(aiohttp) on uvloop, talking to the mock upstream, which runs in another process, outside callgrind. Each case
 runs twice under ``valgrind --tool=callgrind``, with ``--base`` and ``--base + --requests`` requests;
 the difference divided by ``--requests`` is the cost of one request, start-up and shutdown cancelled
 out. Background work (the ledger's writers, key-store polling) is counted where it runs, in this
@@ -136,7 +136,9 @@ def per_request(src: str | None, label: str, case: str, opts: argparse.Namespace
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "--drive":
         config, key, case, n, concurrency = sys.argv[2:7]
-        asyncio.run(_drive(Path(config), key, case == "stream", int(n), int(concurrency)))
+        import uvloop  # the event loop modelrail serve runs on
+
+        uvloop.run(_drive(Path(config), key, case == "stream", int(n), int(concurrency)))
         return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default="plain,stream", help="plain, stream or both")

@@ -111,3 +111,23 @@ async def test_unsupported_operation_is_400(app_factory, tmp_path):
         # Nothing listens on port 9: the upstream is unreachable, a 503 in OpenAI's shape.
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "upstream_unavailable"
+
+
+def test_request_headers_read_as_starlettes_do():
+    from starlette.datastructures import Headers
+
+    from modelrail.api.http import RequestHeaders
+
+    scope = {
+        "headers": [
+            (b"authorization", b"Bearer one"),
+            (b"x-modelrail-timeout", b"5"),
+            (b"authorization", b"Bearer two"),
+            (b"x-caf\xe9", b"cr\xe8me"),
+        ]
+    }
+    ours, theirs = RequestHeaders(scope), Headers(scope=scope)
+    for name in ("authorization", "x-modelrail-timeout", "x-caf\xe9", "content-length"):
+        assert ours.get(name) == theirs.get(name)
+    assert ours["authorization"] == "Bearer one"  # the first of a repeated name
+    assert sorted(ours) == sorted(set(theirs.keys())) and len(ours) == 3

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from modelrail.errors import InvalidRequest, PayloadTooLarge
 from modelrail.protocol.base import JSONObject, parse_json_object
@@ -20,6 +22,31 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
+class RequestHeaders(Mapping[str, str]):
+    """A request's headers by lowercase name, each name looked up in a dict built once: Starlette's
+    ``Headers`` scans the whole list (in Python) for every lookup, and a request looks up five.
+    Where a name is repeated, the first value wins, as in ``Headers``."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, scope: Scope) -> None:
+        # ASGI servers send header names lowercase.
+        self._raw: dict[bytes, bytes] = dict(reversed(scope["headers"]))
+
+    def __getitem__(self, name: str) -> str:
+        return self._raw[name.encode("latin-1")].decode("latin-1")
+
+    def get(self, name: str, default: Any = None) -> Any:
+        value = self._raw.get(name.encode("latin-1"))
+        return default if value is None else value.decode("latin-1")
+
+    def __iter__(self) -> Iterator[str]:
+        return (name.decode("latin-1") for name in self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 def runtime(request: Request) -> Runtime:
     rt: Runtime = request.app.state.runtime
     return rt
@@ -30,9 +57,9 @@ def request_id(request: Request) -> str:
     return rid
 
 
-async def read_json(request: Request, max_bytes: int) -> JSONObject:
+async def read_json(request: Request, max_bytes: int, headers: Mapping[str, str] | None = None) -> JSONObject:
     """The body as a JSON object, refusing oversize bodies before reading them where possible."""
-    length = request.headers.get("content-length")
+    length = (headers if headers is not None else request.headers).get("content-length")
     if length is not None:
         try:
             declared = int(length)

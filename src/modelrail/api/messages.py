@@ -19,7 +19,7 @@ from starlette.routing import Route
 
 from modelrail.api.answer import answer
 from modelrail.api.disconnect import DisconnectWatch
-from modelrail.api.http import JSONResponse, read_json, request_id, runtime
+from modelrail.api.http import JSONResponse, RequestHeaders, read_json, request_id, runtime
 from modelrail.api.sse import SSEResponse
 from modelrail.auth.base import credential_from
 from modelrail.context import RequestContext
@@ -101,8 +101,9 @@ async def messages(request: Request) -> Response:
 
 async def _handle(request: Request, rid: str) -> Response:
     rt = runtime(request)
-    principal = await rt.auth.authenticate(credential_from(request.headers))
-    data = await read_json(request, rt.settings.server.max_body_bytes)
+    headers = RequestHeaders(request.scope)
+    principal = await rt.auth.authenticate(credential_from(headers))
+    data = await read_json(request, rt.settings.server.max_body_bytes, headers)
     req = validate(MessagesRequest, data)
     body = to_chat_body(req)
     stops: Sequence[str] = req.stop_sequences or ()
@@ -115,7 +116,7 @@ async def _handle(request: Request, rid: str) -> Response:
         params=validate(ChatCompletionRequest, body),
         stream=bool(req.stream),
     )
-    ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
+    ctx.timeout, ctx.ttft_timeout = requested_timeouts(headers)
     message_id = f"msg_{rid}"
 
     def write_stream(chunks: AsyncIterator[Chunks], gone: DisconnectWatch) -> Response:

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from modelrail.api.answer import answer
-from modelrail.api.http import JSONResponse, read_json, request_id, runtime
+from modelrail.api.http import JSONResponse, RequestHeaders, read_json, request_id, runtime
 from modelrail.api.sse import SSEResponse
 from modelrail.auth.base import credential_from
 from modelrail.context import Endpoint, RequestContext
@@ -24,8 +24,9 @@ _MODELS: dict[Endpoint, type[WireModel]] = {
 
 async def _handle(request: Request, endpoint: Endpoint) -> Response:
     rt = runtime(request)
-    principal = await rt.auth.authenticate(credential_from(request.headers))
-    data = await read_json(request, rt.settings.server.max_body_bytes)
+    headers = RequestHeaders(request.scope)
+    principal = await rt.auth.authenticate(credential_from(headers))
+    data = await read_json(request, rt.settings.server.max_body_bytes, headers)
     params = validate(_MODELS[endpoint], data)
     stream = bool(getattr(params, "stream", False))
     ctx = RequestContext(
@@ -37,7 +38,7 @@ async def _handle(request: Request, endpoint: Endpoint) -> Response:
         params=params,
         stream=stream,
     )
-    ctx.timeout, ctx.ttft_timeout = requested_timeouts(request.headers)
+    ctx.timeout, ctx.ttft_timeout = requested_timeouts(headers)
     opts = getattr(params, "stream_options", None)
     return await answer(
         request,

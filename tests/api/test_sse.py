@@ -70,23 +70,30 @@ async def test_failure_after_a_batch_ends_with_an_error_event_and_no_done() -> N
     assert b"[DONE]" not in b"".join(bodies)
 
 
-def _as_events(chunks: list[dict], sent: list[bytes]) -> Events:
+def _as_events(chunks: list[dict], sse: bytes | None, usage_sse: bytes | None = None) -> Events:
     batch = Events()
     batch.extend(chunks)
-    batch.events.extend(sent)
+    batch.sse, batch.usage_sse = sse, usage_sse
     return batch
 
 
 async def test_upstream_events_are_sent_on_as_they_came() -> None:
     """A batch read off an upstream's SSE stream carries its events; the writer sends those bytes
-    (the upstream's own spacing) rather than serializing the chunks again, and still drops the
-    usage chunk the client did not ask for. An empty event is serialized from its chunk."""
+    (the upstream's own spacing) rather than serializing the chunks again, and the trailing usage
+    chunk's event only to a client that asked for it. Without events, the chunks are serialized."""
     a, b = _chunk("a"), _chunk("b")
-    raw_a = b'data: {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
-    usage_raw = b"data: " + orjson.dumps(USAGE) + b"\n\n"
-    items: list[Chunks] = [_as_events([a, b, USAGE], [raw_a, b"", usage_raw])]
-    dropped = await _bodies(SSEResponse(_batches(items), headers={}, keep_usage_chunk=False))
-    assert dropped[0] == raw_a + b"data: " + orjson.dumps(b) + b"\n\n"
-    items = [_as_events([a, b, USAGE], [raw_a, b"", usage_raw])]
-    kept = await _bodies(SSEResponse(_batches(items), headers={}, keep_usage_chunk=True))
-    assert kept[0] == raw_a + b"data: " + orjson.dumps(b) + b"\n\n" + usage_raw
+    sse = b'data: {"object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "a"}}]}\n\n'
+    sse += b"data: " + orjson.dumps(b) + b"\n\n"
+    usage_sse = b"data: " + orjson.dumps(USAGE) + b"\n\n"
+    dropped = await _bodies(
+        SSEResponse(_batches([_as_events([a, b, USAGE], sse, usage_sse)]), headers={}, keep_usage_chunk=False)
+    )
+    assert dropped == [sse, b"data: [DONE]\n\n"]
+    kept = await _bodies(
+        SSEResponse(_batches([_as_events([a, b, USAGE], sse, usage_sse)]), headers={}, keep_usage_chunk=True)
+    )
+    assert kept == [sse + usage_sse, b"data: [DONE]\n\n"]
+    serialized = await _bodies(
+        SSEResponse(_batches([_as_events([a, USAGE], None)]), headers={}, keep_usage_chunk=False)
+    )
+    assert serialized[0] == b"data: " + orjson.dumps(a) + b"\n\n"

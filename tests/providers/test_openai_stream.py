@@ -141,18 +141,32 @@ async def test_chat_stream_flattens_the_batches() -> None:
         await gen.aclose()
 
 
-async def test_batches_carry_each_event_as_it_came_except_one_a_carriage_return_would_split() -> None:
+_USAGE = b'data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":1}}'
+
+
+async def test_batches_carry_their_events_as_they_came() -> None:
     spaced = (
         b'data:  {"id": "c", "object": "chat.completion.chunk", "choices": [{"index": 0, "delta": {"content": "s"}}]}'
     )
-    # JSON allows a carriage return between tokens; sent on as it came, it would end the SSE line.
-    split = b'data: {"id":\r"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"r"}}]}'
-    raw = spaced + b"\n\n" + split + b"\n\n" + _event(0) + b"\r\n\r\ndata: [DONE]\n\n"
+    raw = spaced + b"\n\n" + _event(0) + b"\r\n\r\n" + _USAGE + b"\n\ndata: [DONE]\n\n"
     [batch] = await _read_batches([raw])
-    assert _texts(batch) == ["s", "r", "t0"]
-    events = getattr(batch, "events", None)
-    assert events == [
-        b"data: " + spaced[7:] + b"\n\n",  # the upstream's own spacing, the prefix made plain
-        b"",  # serialized by the writer instead
-        _event(0) + b"\n\n",  # CRLF line ends become plain ones
-    ]
+    assert _texts(batch[:2]) == ["s", "t0"] and batch[2]["usage"] == {"prompt_tokens": 1}
+    # The upstream's own spacing, the prefix made plain, CRLF line ends made plain; the trailing
+    # usage-only chunk apart, for clients that asked for it.
+    assert getattr(batch, "sse", None) == b"data: " + spaced[7:] + b"\n\n" + _event(0) + b"\n\n"
+    assert getattr(batch, "usage_sse", None) == _USAGE + b"\n\n"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # JSON allows a carriage return between tokens; sent on as it came, it would end the SSE line.
+        b'data: {"id":\r"c","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"r"}}]}\n\n',
+        # A usage-only chunk before another chunk cannot be left out of the joined events.
+        _USAGE + b"\n\n" + _event(1) + b"\n\n",
+        _USAGE + b"\n\n" + _USAGE + b"\n\n",
+    ],
+)
+async def test_batches_whose_events_cannot_be_sent_on_as_they_came(raw: bytes) -> None:
+    [batch] = await _read_batches([raw + b"data: [DONE]\n\n"])
+    assert batch and getattr(batch, "sse", "missing") is None and getattr(batch, "usage_sse", "missing") is None

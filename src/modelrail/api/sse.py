@@ -55,15 +55,9 @@ class SSEResponse:
 
     def encode(self, batch: Chunks) -> bytes:
         keep = self.keep_usage_chunk
-        if isinstance(batch, Events):
-            # The upstream's own events, as they came (an empty one is serialized here).
-            return b"".join(
-                [
-                    sent or event(chunk)
-                    for sent, chunk in zip(batch.events, batch, strict=True)
-                    if keep or chunk.get("choices") or "usage" not in chunk
-                ]
-            )
+        if isinstance(batch, Events) and batch.sse is not None:
+            # The upstream's own events, as they came.
+            return batch.sse + batch.usage_sse if keep and batch.usage_sse else batch.sse
         if keep:
             return b"".join([event(chunk) for chunk in batch])
         return b"".join([event(chunk) for chunk in batch if chunk.get("choices") or "usage" not in chunk])

@@ -17,16 +17,21 @@ Chunks = list[JSONObject]
 
 
 class Events(list[JSONObject]):
-    """A batch of chunks that arrived as server-sent events, with each chunk's event as it came:
-    ``events[i]`` is ``data: <chunk i's JSON>\n\n``. An SSE writer sends those bytes on instead of
-    serializing the chunks again. A stage that changes a chunk must pass on a plain list instead.
+    """A batch of chunks that arrived as server-sent events, with the events as they came, so
+    that an SSE writer can send them on instead of serializing each chunk again.
+
+    ``sse``: the events of every chunk but a trailing usage-only one (``choices`` empty), joined;
+    ``None`` when they cannot be sent on as they came (then the chunks are serialized).
+    ``usage_sse``: the event of a trailing usage-only chunk, if the batch ends with one.
+    A stage that changes a chunk must pass on a plain list instead.
     """
 
-    __slots__ = ("events",)
+    __slots__ = ("sse", "usage_sse")
 
     def __init__(self) -> None:
         super().__init__()
-        self.events: list[bytes] = []
+        self.sse: bytes | None = None
+        self.usage_sse: bytes | None = None
 
 
 async def one_by_one(stream: AsyncIterator[JSONObject]) -> AsyncIterator[Chunks]:

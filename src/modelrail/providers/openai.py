@@ -163,23 +163,7 @@ class OpenAIProvider(Provider):
                     pending = lines.pop()
                     if len(pending) > _MAX_EVENT_BYTES:
                         raise UpstreamError("The upstream sent a stream event over 8 MiB.")
-                    batch = Events()
-                    failed: UpstreamError | None = None
-                    for line in lines:
-                        if not line.startswith(b"data:"):
-                            continue  # blank separators, comments (": ping"), event: lines
-                        payload = line[5:].strip()
-                        if payload == b"[DONE]":
-                            done = True
-                            break
-                        try:
-                            batch.append(_stream_event(payload))
-                        except UpstreamError as exc:
-                            failed = exc  # the events before it still reach the client
-                            break
-                        # Sent on as it came, unless a carriage return in it (JSON whitespace, but
-                        # an SSE line end) would split the event: then the writer serializes it.
-                        batch.events.append(b"data: " + payload + b"\n\n" if b"\r" not in payload else b"")
+                    batch, done, failed = _read_events(lines)
                     if batch:
                         yield batch
                     if failed is not None:
@@ -210,6 +194,47 @@ class OpenAIProvider(Provider):
         if self._session is None:
             raise UpstreamUnavailable("The upstream client is not started.")
         return self._session
+
+
+def _read_events(lines: list[bytes]) -> tuple[Events, bool, UpstreamError | None]:
+    """The events in one network read's lines: the batch, whether ``[DONE]`` came, and the error
+    that ended the read early (the events before it are in the batch)."""
+    batch = Events()
+    payloads: list[bytes] = []
+    # Events that cannot be sent on as they came: a carriage return (JSON whitespace, but an SSE
+    # line end) would split the event; a usage-only chunk is for clients that asked for it.
+    usage_only = 0
+    split = False
+    for line in lines:
+        if not line.startswith(b"data:"):
+            continue  # blank separators, comments (": ping"), event: lines
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            return _seal(batch, payloads, usage_only, split), True, None
+        try:
+            chunk = _stream_event(payload)
+        except UpstreamError as exc:
+            return _seal(batch, payloads, usage_only, split), False, exc
+        batch.append(chunk)
+        payloads.append(payload)
+        if b"\r" in payload:
+            split = True
+        elif not chunk.get("choices") and "usage" in chunk:
+            usage_only += 1
+    return _seal(batch, payloads, usage_only, split), False, None
+
+
+def _seal(batch: Events, payloads: list[bytes], usage_only: int, split: bool) -> Events:
+    """Join the events to send on as they came, where they can be (see :class:`Events`)."""
+    if not payloads or split or usage_only > 1:
+        return batch
+    if usage_only:
+        last = batch[-1]
+        if last.get("choices") or "usage" not in last:
+            return batch  # the usage-only chunk is not the last
+        batch.usage_sse = b"data: " + payloads.pop() + b"\n\n"
+    batch.sse = b"data: " + b"\n\ndata: ".join(payloads) + b"\n\n" if payloads else b""
+    return batch
 
 
 def _stream_event(payload: bytes) -> JSONObject:

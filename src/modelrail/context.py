@@ -60,8 +60,11 @@ class RequestContext:
     error_code: str | None = None
     # Headers every stage may add to the response (limits, cost, routing).
     response_headers: dict[str, str] = field(default_factory=dict)
-    # The text a stream has sent so far: billed by estimate when the stream ends without a usage chunk.
+    # The text a stream has sent: billed by estimate when the stream ends without a usage chunk.
+    # Its batches are read for text only then, or once they hold many chunks (usage/estimate.py).
     output_text: list[str] = field(default_factory=list)
+    unread: list[Any] | None = None
+    unread_chunks: int = 0
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -14,7 +14,7 @@ from modelrail.protocol.base import JSONObject
 from modelrail.providers.batches import Chunks, aclose
 from modelrail.router.router import Router
 from modelrail.stages import Admission, UsageSink
-from modelrail.usage.estimate import add_stream_text
+from modelrail.usage.estimate import keep_for_text
 
 
 @dataclass(slots=True)
@@ -90,13 +90,12 @@ class Gateway:
 
     @staticmethod
     def _observe(ctx: RequestContext, batch: Chunks) -> None:
-        texts = ctx.output_text
         for chunk in batch:
             usage = chunk.get("usage")
             if usage:
                 ctx.usage = Usage.from_openai(usage)
-            else:
-                add_stream_text(chunk.get("choices"), texts)
+        if ctx.usage is None:
+            keep_for_text(ctx, batch)  # its text is billed if no usage chunk comes
 
     async def _finish(self, ctx: RequestContext) -> None:
         ctx.response_headers.setdefault("x-modelrail-latency-ms", f"{ctx.elapsed() * 1000:.1f}")

@@ -79,3 +79,25 @@ async def test_client_cut_stream_is_billed_for_what_was_sent(tmp_path):
     assert row["prompt_tokens"] > 0
     assert row["cost_usd"] == (row["prompt_tokens"] + row["completion_tokens"]) * 0.001
     assert row["ttft_ms"] is not None
+
+
+def test_a_long_stream_without_usage_keeps_few_chunks_unread_and_bills_all_its_text():
+    """Batches wait unread (most streams end with a usage chunk, and then their text is never
+    needed), but never more than UNREAD_CHUNKS chunks of them: then their text is taken out."""
+    from modelrail.context import RequestContext
+    from modelrail.usage.estimate import UNREAD_CHUNKS, keep_for_text, streamed_text
+
+    ctx = RequestContext(request_id="r", principal=Principal(key_id="k", name="k"), endpoint="chat",
+                         alias="m", body={}, params=None, stream=True)  # fmt: skip
+    sent = []
+    for i in range(3 * UNREAD_CHUNKS):
+        piece = f"w{i} "
+        sent.append(piece)
+        chunk = {"choices": [{"index": 0, "delta": {"content": piece}}]}
+        tool = {"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": "{}"}}]}}]}
+        keep_for_text(ctx, [chunk, tool] if i % 100 == 0 else [chunk])
+        if i % 100 == 0:
+            sent.append("{}")
+        assert ctx.unread_chunks <= UNREAD_CHUNKS
+    assert streamed_text(ctx) == "".join(sent)
+    assert ctx.unread is None and ctx.unread_chunks == 0

@@ -90,6 +90,38 @@ def _text(value: Any) -> str:
     return str(value)
 
 
+# Chunks of a stream kept unread before their text is taken out: most streams end with the
+# upstream's usage chunk, and then their text is never needed. Bounded, so a long stream without
+# one costs no more memory than its text.
+UNREAD_CHUNKS = 256
+
+
+def keep_for_text(ctx: RequestContext, batch: list[dict[str, Any]]) -> None:
+    """Remember a stream's batch, whose text is billed if the stream ends without a usage chunk."""
+    if ctx.unread is None:
+        ctx.unread = []
+    ctx.unread.append(batch)
+    ctx.unread_chunks += len(batch)
+    if ctx.unread_chunks > UNREAD_CHUNKS:
+        _read_unread(ctx)
+
+
+def streamed_text(ctx: RequestContext) -> str:
+    """All the text a stream sent (its batches kept by :func:`keep_for_text`)."""
+    _read_unread(ctx)
+    return "".join(ctx.output_text)
+
+
+def _read_unread(ctx: RequestContext) -> None:
+    if ctx.unread:
+        out = ctx.output_text
+        for batch in ctx.unread:
+            for chunk in batch:
+                add_stream_text(chunk.get("choices"), out)
+    ctx.unread = None
+    ctx.unread_chunks = 0
+
+
 def stream_text(chunk: dict[str, Any]) -> str:
     """The generated text in one stream chunk (chat delta content and tool arguments, or completion text)."""
     out: list[str] = []

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelrail.context import RequestContext, Usage
-from modelrail.usage.estimate import Estimator
+from modelrail.usage.estimate import Estimator, streamed_text
 from modelrail.usage.pricing import Pricing
 
 COST_HEADER = "x-modelrail-cost-usd"
@@ -23,7 +23,7 @@ class Meter:
         """
         if ctx.usage is not None:
             return ctx.usage
-        text = "".join(ctx.output_text)
+        text = streamed_text(ctx)
         if ctx.ttft is None and not text:
             usage = Usage(estimated=True)
         else:

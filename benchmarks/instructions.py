@@ -79,11 +79,36 @@ async def _one(app: Any, path: str, headers: list[tuple[bytes, bytes]], body: by
     return status
 
 
-async def _drive(config: Path, key: str, stream: bool, total: int, concurrency: int) -> None:
-    from modelrail.app import create_app
-    from modelrail.settings import load_settings
+@contextlib.asynccontextmanager
+async def _lifespan(app: Any) -> Any:
+    """Start and stop an ASGI app through the lifespan protocol, as a server does."""
+    inbox: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+    started = asyncio.get_running_loop().create_future()
 
-    app = create_app(load_settings(config))
+    async def send(message: dict[str, str]) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set_result(None)
+
+    task = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, inbox.get, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await started
+    try:
+        yield
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        await task
+
+
+async def _drive(config: str, key: str, stream: bool, total: int, concurrency: int) -> None:
+    if config == "passthrough":
+        import passthrough
+
+        app: Any = passthrough.make_app(os.environ["BENCH_UPSTREAM"], key, run.UPSTREAM_KEY)
+    else:
+        from modelrail.app import create_app
+        from modelrail.settings import load_settings
+
+        app = create_app(load_settings(Path(config)))
     body = run.Scenario("x", stream=stream, connections=concurrency).body()
     headers = [
         (b"host", b"127.0.0.1:8000"),
@@ -101,7 +126,7 @@ async def _drive(config: Path, key: str, stream: bool, total: int, concurrency: 
             if status != 200:
                 raise SystemExit(f"answered {status}")
 
-    async with app.router.lifespan_context(app):
+    async with _lifespan(app):
         await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
@@ -119,16 +144,21 @@ def _count(cmd: list[str], env: dict[str, str], out: Path) -> int:
 
 
 def per_request(src: str | None, label: str, case: str, opts: argparse.Namespace, workdir: Path, mock: Any) -> float:
-    bench = run.Bench(mock=mock, server_cpus=None, workdir=workdir)
-    config = run.modelrail_config(bench, f"{case}-{len(os.listdir(workdir))}", "memory")
-    _tuned(config)
-    key = run.store_key(config)
+    """``src``: a revision's ``src`` folder, None for the working tree, "passthrough" for the floor."""
     env = {**os.environ, "MODELRAIL_MASTER_KEY": run.MASTER_KEY, "OPENAI_API_KEY": run.UPSTREAM_KEY}
-    if src:
-        env["PYTHONPATH"] = src
+    if src == "passthrough":
+        config, key = "passthrough", run.CLIENT_KEY
+        env["BENCH_UPSTREAM"] = mock.url + "/v1"
+    else:
+        bench = run.Bench(mock=mock, server_cpus=None, workdir=workdir)
+        path = run.modelrail_config(bench, f"{case}-{len(os.listdir(workdir))}", "memory")
+        _tuned(path)
+        config, key = str(path), run.store_key(path)
+        if src:
+            env["PYTHONPATH"] = src
     counts = []
     for n in (opts.base, opts.base + opts.requests):
-        cmd = [sys.executable, str(Path(__file__)), "--drive", str(config), key, case, str(n), str(opts.concurrency)]
+        cmd = [sys.executable, str(Path(__file__)), "--drive", config, key, case, str(n), str(opts.concurrency)]
         counts.append(_count(cmd, env, opts.keep / f"callgrind.{label}.{case}.{n}.out"))
     return (counts[1] - counts[0]) / opts.requests
 
@@ -138,7 +168,7 @@ def main() -> int:
         config, key, case, n, concurrency = sys.argv[2:7]
         import uvloop  # the event loop modelrail serve runs on
 
-        uvloop.run(_drive(Path(config), key, case == "stream", int(n), int(concurrency)))
+        uvloop.run(_drive(config, key, case == "stream", int(n), int(concurrency)))
         return 0
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cases", default="plain,stream", help="plain, stream or both")
@@ -146,6 +176,7 @@ def main() -> int:
     p.add_argument("--base", type=int, default=300, help="requests in the shorter run")
     p.add_argument("--requests", type=int, default=1000, help="requests more in the longer run")
     p.add_argument("--compare", help="a git revision to count beside the working tree")
+    p.add_argument("--passthrough", action="store_true", help="count the bare pass-through (passthrough.py) too")
     p.add_argument(
         "--keep", type=Path, help="a folder to keep callgrind's files in, for callgrind_annotate (default: none kept)"
     )
@@ -162,6 +193,8 @@ def main() -> int:
         sources: dict[str, str | None] = {"working tree": None}
         if opts.compare:
             sources[opts.compare] = str(run.checkout(opts.compare))
+        if opts.passthrough:
+            sources["passthrough"] = "passthrough"
         print("| version | case | in flight | instructions per request |\n| --- | --- | --: | --: |")
         for label, src in sources.items():
             for case in opts.cases.split(","):

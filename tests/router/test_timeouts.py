@@ -1,4 +1,4 @@
-"""Deadlines of a stream after its first chunk: idle time between chunks and the total."""
+"""Deadlines of upstream calls: time to the first token, idle time between chunks and the total."""
 
 from __future__ import annotations
 
@@ -80,3 +80,39 @@ async def test_cancellation_inside_an_outer_timeout_still_reaches_it() -> None:
         async with asyncio.timeout(0.1):
             async for _ in rest_of(_chunks([0.0, 5.0]), _timeouts(idle=2.0), time.monotonic()):
                 pass
+
+
+def _ttft(first_token: float) -> Timeouts:
+    return Timeouts(connect=1.0, first_token=first_token, idle=5.0, total=30.0)
+
+
+async def test_a_call_past_its_deadline_is_a_timeout_and_leaves_the_task_uncancelled() -> None:
+    from modelrail.router.timeouts import bounded, first_chunk
+
+    with pytest.raises(UpstreamTimeout, match=r"did not answer within 0\.05"):
+        await bounded(asyncio.sleep(5), _ttft(0.05))
+    closed: list[bool] = []
+    with pytest.raises(UpstreamTimeout, match=r"no first token within 0\.05"):
+        await first_chunk(_chunks([5.0], closed), _ttft(0.05))
+    assert closed == [True]
+    task = asyncio.current_task()
+    assert task is not None and task.cancelling() == 0
+    assert await bounded(asyncio.sleep(0.01, result="in time"), _ttft(1.0)) == "in time"
+    assert await first_chunk(_chunks([0.0]), _ttft(1.0)) == {"i": 0}
+    await asyncio.sleep(1.1)  # past the deadlines of the calls that finished: nothing cancels this task
+    assert task.cancelling() == 0
+
+
+async def test_an_outside_cancellation_of_a_call_is_not_a_timeout() -> None:
+    from modelrail.router.timeouts import bounded, first_chunk
+
+    for call in (lambda: bounded(asyncio.sleep(5), _ttft(0.2)), lambda: first_chunk(_chunks([5.0]), _ttft(0.2))):
+        task = asyncio.create_task(call())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    # Cancelled after its deadline fired but before it ran again: both cancellations are seen.
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await bounded(asyncio.sleep(5), _ttft(0.05))

@@ -16,30 +16,65 @@ from modelrail.providers.base import Timeouts
 T = TypeVar("T")
 
 
+class _Deadline:
+    """What ``asyncio.timeout`` does for one await, in one timer handle and no context manager
+    (its ``__aenter__``/``__aexit__`` and state machine were 1-2% of a request): the task is
+    cancelled when the deadline passes, and that cancellation is told apart from any other."""
+
+    __slots__ = ("_cancelling", "_fired", "_handle", "_task")
+
+    def __init__(self, limit: float) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._cancelling = task.cancelling()
+        self._fired = False
+        self._handle = asyncio.get_running_loop().call_later(limit, self._expire)
+
+    def _expire(self) -> None:
+        self._fired = True
+        self._task.cancel()
+
+    def end(self, exc: BaseException | None) -> bool:
+        """Stop the timer once the await is over; True if ``exc`` is this deadline's cancellation."""
+        self._handle.cancel()
+        if not self._fired:
+            return False
+        # Undo our cancel; it was ours to report only if no other cancellation is pending.
+        return self._task.uncancel() <= self._cancelling and isinstance(exc, asyncio.CancelledError)
+
+
 async def bounded(awaitable: Awaitable[T], timeouts: Timeouts) -> T:
     """A whole non-streamed call, bounded by the first-token and total deadlines."""
     limit = min(timeouts.first_token, timeouts.total)
+    deadline = _Deadline(limit)
     try:
-        async with asyncio.timeout(limit):
-            return await awaitable
-    except TimeoutError:
-        raise UpstreamTimeout(f"The upstream did not answer within {limit:g} s.", retryable=True) from None
+        result = await awaitable
+    except BaseException as exc:
+        if deadline.end(exc):
+            raise UpstreamTimeout(f"The upstream did not answer within {limit:g} s.", retryable=True) from None
+        raise
+    deadline.end(None)
+    return result
 
 
 async def first_chunk(stream: AsyncIterator[T], timeouts: Timeouts) -> T:
     """The first item of a stream, within the first-token deadline. Closes the stream on failure."""
     limit = min(timeouts.first_token, timeouts.total)
+    deadline = _Deadline(limit)
     try:
-        async with asyncio.timeout(limit):
-            return await anext(stream)
-    except TimeoutError:
-        await _close(stream)
-        raise UpstreamTimeout(f"The upstream sent no first token within {limit:g} s.", retryable=True) from None
-    except StopAsyncIteration:
+        item = await anext(stream)
+    except StopAsyncIteration as exc:
+        deadline.end(exc)
         raise UpstreamTimeout("The upstream closed the stream without sending anything.", retryable=True) from None
-    except BaseException:
+    except BaseException as exc:
+        expired = deadline.end(exc)
         await _close(stream)
+        if expired:
+            raise UpstreamTimeout(f"The upstream sent no first token within {limit:g} s.", retryable=True) from None
         raise
+    deadline.end(None)
+    return item
 
 
 async def rest_of(stream: AsyncIterator[T], timeouts: Timeouts, started: float) -> AsyncIterator[T]:

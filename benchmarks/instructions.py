@@ -4,12 +4,13 @@ with the machine's load, for measuring one change against another.
     .venv/bin/python benchmarks/instructions.py                    # plain and stream, 50 in flight
     .venv/bin/python benchmarks/instructions.py --cases stream --concurrency 1
     .venv/bin/python benchmarks/instructions.py --compare HEAD~1   # another revision, same counts
+    .venv/bin/python benchmarks/instructions.py --passthrough      # and the bare pass-through, the floor
 
 The app is the one ``run.py`` measures (``modelrail_config``: a store key with limits and a budget,
 model limits, the ledger, two deployments and a fallback), built in this process and called through
 ASGI directly: no HTTP server, so the count is modelrail's own work plus its upstream client
-(aiohttp) on uvloop, talking to the mock upstream, which runs in another process, outside callgrind. Each case
-runs twice under ``valgrind --tool=callgrind``, with ``--base`` and ``--base + --requests`` requests;
+(aiohttp) on uvloop, talking to the mock upstream, which runs in another process, outside
+callgrind. Each case runs twice under ``valgrind --tool=callgrind``, with ``--base`` and ``--base + --requests`` requests;
 the difference divided by ``--requests`` is the cost of one request, start-up and shutdown cancelled
 out. Background work (the ledger's writers, key-store polling) is counted where it runs, in this
 process; its timers are set so that it runs as often per request as under load (``_tuned``).
@@ -175,7 +176,8 @@ def main() -> int:
     p.add_argument("--concurrency", type=int, default=50, help="requests in flight")
     p.add_argument("--base", type=int, default=300, help="requests in the shorter run")
     p.add_argument("--requests", type=int, default=1000, help="requests more in the longer run")
-    p.add_argument("--compare", help="a git revision to count beside the working tree")
+    p.add_argument("--compare", help="git revisions to count beside the working tree, comma-separated")
+    p.add_argument("--no-working-tree", action="store_true", help="count only the --compare revisions")
     p.add_argument("--passthrough", action="store_true", help="count the bare pass-through (passthrough.py) too")
     p.add_argument(
         "--keep", type=Path, help="a folder to keep callgrind's files in, for callgrind_annotate (default: none kept)"
@@ -190,9 +192,9 @@ def main() -> int:
             opts.keep = workdir
         opts.keep.mkdir(parents=True, exist_ok=True)
         mock = stack.enter_context(serve_mock(api_key=run.UPSTREAM_KEY, record=False))
-        sources: dict[str, str | None] = {"working tree": None}
-        if opts.compare:
-            sources[opts.compare] = str(run.checkout(opts.compare))
+        sources: dict[str, str | None] = {} if opts.no_working_tree else {"working tree": None}
+        for rev in opts.compare.split(",") if opts.compare else []:
+            sources[rev] = str(run.checkout(rev))
         if opts.passthrough:
             sources["passthrough"] = "passthrough"
         print("| version | case | in flight | instructions per request |\n| --- | --- | --: | --: |")

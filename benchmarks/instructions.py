@@ -10,10 +10,11 @@ The app is the one ``run.py`` measures (``modelrail_config``: a store key with l
 model limits, the ledger, two deployments and a fallback), built in this process and called through
 ASGI directly: no HTTP server, so the count is modelrail's own work plus its upstream client
 (aiohttp) on uvloop, talking to the mock upstream, which runs in another process, outside
-callgrind. Each case runs twice under ``valgrind --tool=callgrind``, with ``--base`` and ``--base + --requests`` requests;
-the difference divided by ``--requests`` is the cost of one request, start-up and shutdown cancelled
-out. Background work (the ledger's writers, key-store polling) is counted where it runs, in this
-process; its timers are set so that it runs as often per request as under load (``_tuned``).
+callgrind. Each case runs twice under ``valgrind --tool=callgrind``, with ``--base`` and
+``--base + --requests`` requests; the difference divided by ``--requests`` is the cost of one
+request, start-up and shutdown cancelled out. Background work (the ledger's writers, key-store
+polling) is counted where it runs, in this process; its timers are set so that it runs as often
+per request as under load (``_tuned``).
 """
 
 from __future__ import annotations

@@ -21,17 +21,12 @@ def set_rate_headers(
     now: float,
     window: float,
     *,
-    at: tuple[Sequence[int], Sequence[int]] | None = None,
+    at: tuple[Sequence[int], Sequence[int]],
 ) -> None:
     """For requests and tokens, the tightest limit (least remaining) among key, team and model.
 
-    ``at``: where among ``slots`` the request and the token limits are, when the caller knows.
+    ``at``: where among ``slots`` (and ``values``) the request limits and the token limits are.
     """
-    if at is None:
-        at = (
-            [i for i, slot in enumerate(slots) if slot.kind == "requests"],
-            [i for i, slot in enumerate(slots) if slot.kind == "tokens"],
-        )
     reset: str | None = None
     for where, suffix in zip(at, ("requests", "tokens"), strict=True):
         best: tuple[int, int] | None = None

@@ -31,9 +31,6 @@ class MemoryState:
             return None
         return entry[0]
 
-    def _add(self, key: str, amount: int, ttl: float | None, now: float) -> int:
-        return self._apply([key], [Check(key, amount, None, ttl)], now)[0]
-
     def _apply(self, keys: Sequence[str], checks: Sequence[Check], now: float) -> list[int]:
         """Add each check's amount to its key, in order (a key named twice adds twice)."""
         values = self._values
@@ -95,7 +92,8 @@ class MemoryState:
         return self._apply([p + d.key for d in deltas], deltas, self._clock())
 
     async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
-        return self._add(self.prefix + key, amount, ttl, self._clock())
+        full = self.prefix + key
+        return self._apply([full], [Check(full, amount, None, ttl)], self._clock())[0]
 
     async def get(self, key: str) -> str | None:
         value = self._live(self.prefix + key, self._clock())

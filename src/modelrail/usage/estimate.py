@@ -122,13 +122,6 @@ def _read_unread(ctx: RequestContext) -> None:
     ctx.unread_chunks = 0
 
 
-def stream_text(chunk: dict[str, Any]) -> str:
-    """The generated text in one stream chunk (chat delta content and tool arguments, or completion text)."""
-    out: list[str] = []
-    add_stream_text(chunk.get("choices"), out)
-    return "".join(out)
-
-
 def add_stream_text(choices: Any, out: list[str]) -> None:
     """Append the generated text in one stream chunk's ``choices`` to ``out``."""
     for choice in choices or ():

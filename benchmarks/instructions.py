@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,12 @@ async def _drive(config: str, key: str, stream: bool, total: int, concurrency: i
         from modelrail.settings import load_settings
 
         app = create_app(load_settings(Path(config)))
+    async with _lifespan(app):
+        await loader(app, key, stream, concurrency)(total)
+
+
+def loader(app: Any, key: str, stream: bool, concurrency: int) -> Callable[[int], Awaitable[None]]:
+    """A function that sends ``total`` chat requests to ``app``, ``concurrency`` at a time."""
     body = run.Scenario("x", stream=stream, connections=concurrency).body()
     headers = [
         (b"host", b"127.0.0.1:8000"),
@@ -118,18 +125,21 @@ async def _drive(config: str, key: str, stream: bool, total: int, concurrency: i
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
     ]
-    left = total
 
-    async def worker() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            status = await _one(app, "/v1/chat/completions", headers, body)
-            if status != 200:
-                raise SystemExit(f"answered {status}")
+    async def load(total: int) -> None:
+        left = total
 
-    async with _lifespan(app):
+        async def worker() -> None:
+            nonlocal left
+            while left > 0:
+                left -= 1
+                status = await _one(app, "/v1/chat/completions", headers, body)
+                if status != 200:
+                    raise SystemExit(f"answered {status}")
+
         await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+    return load
 
 
 def _count(cmd: list[str], env: dict[str, str], out: Path) -> int:

@@ -14,7 +14,6 @@ them beside ``instructions.py``'s totals.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import os
@@ -51,26 +50,7 @@ async def _measure(config: Path, key: str, stream: bool, opts: argparse.Namespac
     from modelrail.settings import load_settings
 
     app = create_app(load_settings(config))
-    body = run.Scenario("x", stream=stream, connections=opts.concurrency).body()
-    headers = [
-        (b"host", b"127.0.0.1:8000"),
-        (b"authorization", f"Bearer {key}".encode()),
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-    ]
-
-    async def load(total: int) -> None:
-        left = total
-
-        async def worker() -> None:
-            nonlocal left
-            while left > 0:
-                left -= 1
-                if await instructions._one(app, "/v1/chat/completions", headers, body) != 200:
-                    raise SystemExit("a request failed")
-
-        await asyncio.gather(*(worker() for _ in range(opts.concurrency)))
-
+    load = instructions.loader(app, key, stream, opts.concurrency)
     counter = _Counter()
     async with instructions._lifespan(app):
         await load(opts.warmup)

@@ -93,6 +93,11 @@ _REMEMBERED = 1024
 # sentence, 75 µs for a page). Bounded in entries and in the characters the entries hold.
 _TEXTS_REMEMBERED = 4096
 _TEXT_CHARS_REMEMBERED = 2_000_000
+# BPE on one pre-split piece costs about the square of its length (a 1 MB word without spaces took
+# over a second), so texts longer than this are encoded in slices of at most this many characters,
+# cut after a whitespace where one is near: the cost stays linear in the text's length, and the
+# count differs from the exact one by at most a token or two per cut, only for texts this long.
+_SLICE = 1024
 
 
 class EncodingDataError(RuntimeError):
@@ -189,7 +194,7 @@ class TokenCounter:
         key = (enc.name, text)
         count = self._texts.get(key)
         if count is None:
-            count = len(enc.encode_ordinary(text))
+            count = _encoded_length(enc, text)
             size = len(text)
             if size <= _TEXT_CHARS_REMEMBERED // 16:
                 if len(self._texts) >= _TEXTS_REMEMBERED or self._text_chars + size > _TEXT_CHARS_REMEMBERED:
@@ -259,6 +264,24 @@ class TokenCounter:
         # an Encoding, which modelrail never does. Dropping it saves about 30 MB per process (o200k_base).
         enc._mergeable_ranks = {}
         return enc
+
+
+def _encoded_length(enc: tiktoken.Encoding, text: str) -> int:
+    if len(text) <= _SLICE:
+        return len(enc.encode_ordinary(text))
+    total = 0
+    start = 0
+    end = len(text)
+    while start < end:
+        stop = min(start + _SLICE, end)
+        if stop < end:
+            # Cut before the last whitespace in the slice's second half, where a piece starts anyway.
+            space = max(text.rfind(" ", start + _SLICE // 2, stop), text.rfind("\n", start + _SLICE // 2, stop))
+            if space > start:
+                stop = space
+        total += len(enc.encode_ordinary(text[start:stop]))
+        start = stop
+    return total
 
 
 def _bpe_openai_data_dir() -> Path:

@@ -1,4 +1,4 @@
-"""kill -9 under load, restart: every request that finished >100 ms before the kill has exactly one record."""
+"""kill -9 under load, restart: every request whose response the client received has exactly one record."""
 
 from __future__ import annotations
 
@@ -58,13 +58,14 @@ def test_kill_9_loses_no_finished_request(tmp_path):
         try:
             load = loop.create_task(_load(served.url, 30, 32))
             loop.run_until_complete(asyncio.sleep(2.0))
-            killed_at = time.monotonic()
             os.kill(served.process.pid, signal.SIGKILL)
             served.process.wait(5)
             done = loop.run_until_complete(load)
         finally:
             loop.close()
-    finished = [rid for rid, t in done if t < killed_at - 0.1]
+    # Every answer the client read in full: each record is written to the
+    # journal before its response leaves, so none may be missing.
+    finished = [rid for rid, _ in done]
     assert len(finished) > 100
     before_restart = asyncio.run(ledger_rows(tmp_path / "ledger.db"))
     assert len(before_restart) < len(finished)  # the journal is what saves the rest

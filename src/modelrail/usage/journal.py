@@ -1,7 +1,10 @@
 """The append-only local journal that makes the ledger crash-safe.
 
-A thread (not the event loop, which may be busy under load) writes pending records as JSON lines
-and fsyncs at least every ``interval`` seconds. Segments rotate; a closed segment is deleted once
+Each record is written (``write``, not fsync) to the open segment as a JSON line when it is
+appended, before the request's response leaves: a killed process (``kill -9``) loses no record
+whose response a client received, since what was written is in the kernel's page cache. A thread
+(not the event loop, which may be busy under load) fsyncs at least every ``interval`` seconds,
+which bounds what a machine crash can lose, and rotates segments; a closed segment is deleted once
 the database holds every record in it. A live writer holds an exclusive ``flock`` on its open
 segment, so at start-up any segment that can be locked belongs to no live worker (it crashed) and
 is replayed.
@@ -15,7 +18,6 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +39,15 @@ class _Segment:
     opened: float
     size: int = 0
     last_seq: int = 0
+    synced_seq: int = 0
 
 
 class Journal:
     def __init__(self, directory: Path, interval: float) -> None:
         self.directory = directory
         self.interval = interval
-        self._queue: deque[tuple[int, dict[str, Any]]] = deque()
+        # Held by appends (the event loop) and by rotation (the thread): never across an fsync.
+        self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -59,7 +63,16 @@ class Journal:
         self._thread.start()
 
     def append(self, seq: int, row: dict[str, Any]) -> None:
-        self._queue.append((seq, row))
+        """Write the record now: one ``write`` of one line, so a killed process never tears it."""
+        data = orjson.dumps(row) + b"\n"
+        with self._lock:
+            seg = self._current
+            if seg is None:
+                seg = self._current = self._open(time.monotonic())
+            os.write(seg.fd, data)
+            seg.size += len(data)
+            seg.last_seq = seq
+            self.written_seq = seq
 
     def stop(self) -> None:
         """Write what is pending, then end the thread (blocking: call from a worker thread)."""
@@ -81,36 +94,29 @@ class Journal:
                 time.sleep(self.interval)
 
     def _write(self) -> None:
-        if not self._queue:
-            return
-        parts: list[bytes] = []
-        last = 0
-        while self._queue:
-            seq, row = self._queue.popleft()
-            parts.append(orjson.dumps(row) + b"\n")
-            last = seq
-        seg = self._segment()
-        data = b"".join(parts)
-        os.write(seg.fd, data)
-        os.fsync(seg.fd)
-        seg.size += len(data)
-        seg.last_seq = last
-        self.written_seq = last
+        """Make what was written durable, and rotate the segment when it is big or old enough."""
+        retired: _Segment | None = None
+        with self._lock:
+            seg = self._current
+            if seg is None:
+                return
+            now = time.monotonic()
+            if seg.size >= _ROTATE_BYTES or now - seg.opened >= _ROTATE_SECONDS:
+                retired, self._current = seg, None
+        if retired is not None:
+            os.fsync(retired.fd)
+            os.close(retired.fd)  # closing releases the flock; the file stays until the database has it
+            self._closed.append(retired)
+        elif seg.synced_seq < seg.last_seq:
+            synced = seg.last_seq
+            os.fsync(seg.fd)
+            seg.synced_seq = synced
 
-    def _segment(self) -> _Segment:
-        seg = self._current
-        now = time.monotonic()
-        if seg is not None and (seg.size >= _ROTATE_BYTES or now - seg.opened >= _ROTATE_SECONDS):
-            os.close(seg.fd)  # closing releases the flock; the file stays until the database has it
-            self._closed.append(seg)
-            seg = None
-        if seg is None:
-            path = self.directory / f"journal-{os.getpid()}-{time.time_ns()}{SUFFIX}"
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            seg = _Segment(path, fd, now)
-            self._current = seg
-        return seg
+    def _open(self, now: float) -> _Segment:
+        path = self.directory / f"journal-{os.getpid()}-{time.time_ns()}{SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return _Segment(path, fd, now)
 
     def _collect(self, final: bool) -> None:
         committed = self.committed_seq
@@ -121,10 +127,13 @@ class Journal:
             else:
                 keep.append(seg)
         self._closed = keep
-        cur = self._current
-        if final and cur is not None:
+        if not final:
+            return
+        with self._lock:
+            cur, self._current = self._current, None
+        if cur is not None:
+            os.fsync(cur.fd)
             os.close(cur.fd)
-            self._current = None
             if cur.last_seq <= committed:
                 cur.path.unlink(missing_ok=True)
 

@@ -48,6 +48,10 @@ class ServerSettings(_Section):
     access_log: bool = False
 
 
+# A master key is an admin credential that never expires: short ones can be guessed.
+MIN_MASTER_KEY_LENGTH = 24
+
+
 class AuthSettings(_Section):
     master_key: str | None = None
     # HMAC pepper for stored key hashes; else MODELRAIL_KEY_PEPPER, else a file in the data dir.
@@ -145,6 +149,13 @@ def settings_from_dict(data: dict[str, Any], *, source: str = "<dict>", env: dic
     settings.source = source
     if env.get("MODELRAIL_MASTER_KEY"):
         settings.auth.master_key = env["MODELRAIL_MASTER_KEY"]
+    key = settings.auth.master_key
+    if key and len(key) < MIN_MASTER_KEY_LENGTH:
+        where = "MODELRAIL_MASTER_KEY" if env.get("MODELRAIL_MASTER_KEY") else f"{source}: auth.master_key"
+        raise ConfigError(
+            f"{where}: the master key must be at least {MIN_MASTER_KEY_LENGTH} characters; "
+            "leave it unset and modelrail generates one"
+        )
     return settings
 
 

@@ -84,9 +84,10 @@ def test_invalid_yaml_and_missing_file(tmp_path):
 
 
 def test_master_key_from_environment_wins(tmp_path):
-    p = write(tmp_path, "auth:\n  master_key: from-file-123\n")
-    assert load_settings(p, env={"MODELRAIL_MASTER_KEY": "from-env-456"}).auth.master_key == "from-env-456"
-    assert load_settings(p, env={}).auth.master_key == "from-file-123"
+    p = write(tmp_path, "auth:\n  master_key: from-file-0123456789abcdef\n")
+    env = {"MODELRAIL_MASTER_KEY": "from-env-0123456789abcdef"}
+    assert load_settings(p, env=env).auth.master_key == "from-env-0123456789abcdef"
+    assert load_settings(p, env={}).auth.master_key == "from-file-0123456789abcdef"
 
 
 def test_default_config_loads():

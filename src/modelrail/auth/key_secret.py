@@ -13,6 +13,8 @@ import secrets
 import time
 from pathlib import Path
 
+from modelrail.private_files import private_dir
+
 PREFIX = "mr-"
 PEPPER_FILE = "key_pepper"
 PEPPER_ENV = "MODELRAIL_KEY_PEPPER"
@@ -58,7 +60,7 @@ def load_or_create_pepper(data_dir: Path, configured: str | None = None) -> str:
             return value
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     value = secrets.token_urlsafe(32)
     # O_EXCL: when two workers race on first start, one writes and both read its pepper.
     try:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from modelrail.auth.principal import Principal
 from modelrail.errors import AuthenticationFailed
+from modelrail.private_files import private_dir
 
 KEY_FILE = "master_key"
 MASTER = Principal(key_id="master", name="master key", is_admin=True)
@@ -46,7 +47,7 @@ def load_or_create_master_key(data_dir: Path) -> tuple[str, bool]:
             return key, False
     except FileNotFoundError:
         pass
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     key = "mr-master-" + secrets.token_urlsafe(32)
     # O_EXCL: when two processes race on first start, one writes and both read its key.
     try:

@@ -21,6 +21,8 @@ from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from modelrail.private_files import private_file
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 # An arbitrary constant naming modelrail's migration lock among PostgreSQL advisory locks.
 _PG_LOCK_ID = 0x6D6F64656C7261
@@ -52,7 +54,9 @@ def _upgrade(conn: Connection, target: str) -> None:
 
 def _lock_file(database: str) -> IO[str]:
     path = Path(database).expanduser()
-    return path.with_name(path.name + ".migrate-lock").open("a")
+    lock = path.with_name(path.name + ".migrate-lock")
+    private_file(lock)
+    return lock.open("a")
 
 
 @contextlib.asynccontextmanager

@@ -25,6 +25,8 @@ from typing import Any
 
 import orjson
 
+from modelrail.private_files import private_dir
+
 log = logging.getLogger("modelrail.ledger")
 
 SUFFIX = ".jsonl"
@@ -58,7 +60,7 @@ class Journal:
         self.written_seq = 0
 
     def start(self) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        private_dir(self.directory)
         self._thread = threading.Thread(target=self._run, name="modelrail-journal", daemon=True)
         self._thread.start()
 

@@ -26,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from modelrail.context import RequestContext
+from modelrail.private_files import private_sqlite
 from modelrail.usage.config import LedgerSettings
 from modelrail.usage.journal import Journal, orphans
 from modelrail.usage.ledger_table import metadata, usage_ledger
@@ -276,7 +277,7 @@ def _engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite(parsed.database)
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine

@@ -10,6 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -153,3 +154,17 @@ def wait_ready(url: str, timeout: float = 20.0) -> None:
             pass
         time.sleep(0.05)
     raise AssertionError(f"{url} never became ready")
+
+
+def workers_seen(url: str, *, key: str = MASTER_KEY, tries: int = 200) -> int:
+    """How many workers answered, up to two, over fresh connections (each request id starts with its
+    worker's own random prefix of 16 hex digits). A burst on kept-alive connections may all land on
+    the worker that woke first, so each request here opens its own connection."""
+    prefixes: set[str] = set()
+    with httpx.Client(base_url=url, headers={"authorization": f"Bearer {key}"}, timeout=10) as client:
+        for _ in range(tries):
+            r = client.get("/v1/models", headers={"connection": "close"})
+            prefixes.add(r.headers["x-request-id"][:16])
+            if len(prefixes) == 2:
+                break
+    return len(prefixes)

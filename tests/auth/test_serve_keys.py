@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from modelrail.cli import app as cli
 from modelrail.testing.servers import Served, free_port, serve_subprocess
 from tests.keys_support import MASTER_KEY, PEPPER, bearer, unique
+from tests.metering_support import workers_seen
 from tests.secrets_registry import SecretsGuard
 
 pytestmark = pytest.mark.slow
@@ -62,6 +63,7 @@ def test_revocation_reaches_every_worker_within_a_second(served, secrets_guard: 
         secret = secrets_guard.add(key["secret"])
         # Warm both workers' caches.
         assert all(fresh(url, "/v1/models", secret) == 200 for _ in range(30))
+        assert workers_seen(url, key=secret) == 2  # both workers answer: the revocation must reach each
         r = admin.post(f"/admin/v1/keys/{key['id']}/revoke")
         assert r.status_code == 200
         revoked = time.monotonic()

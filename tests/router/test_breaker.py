@@ -10,16 +10,9 @@ import pytest
 
 from modelrail.router.breaker import Breakers, BreakerStore, MemoryBreakerStore
 from modelrail.router.config import BreakerSettings
+from tests.metering_support import require_redis
 
 CFG = BreakerSettings(window=10, min_requests=4, min_failures=3, error_rate=0.5, cooldown=5, half_open_probes=1)
-
-
-def _redis_up() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=0.2):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
@@ -27,8 +20,7 @@ async def store(request) -> AsyncIterator[BreakerStore]:
     if request.param == "memory":
         yield MemoryBreakerStore(CFG)
         return
-    if not _redis_up():
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    require_redis()
     from modelrail.router.breaker_redis import RedisBreakerStore
 
     prefix = f"modelrail-test:{uuid.uuid4().hex}:"
@@ -102,8 +94,7 @@ async def test_disabled_breakers_and_a_broken_store_let_calls_through():
 
 @pytest.mark.redis
 async def test_two_replicas_share_one_redis_breaker():
-    if not _redis_up():
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    require_redis()
     from modelrail.router.breaker_redis import RedisBreakerStore
 
     cfg = CFG.model_copy(update={"key_prefix": f"modelrail-test:{uuid.uuid4().hex}:"})
@@ -141,8 +132,7 @@ async def test_an_unreachable_redis_fails_open(caplog):
 
 @pytest.mark.redis
 async def test_replicas_on_redis_agree_through_the_app():
-    if not _redis_up():
-        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    require_redis()
     from tests.conftest import AUTH, running
     from tests.router.helpers import build, chat, deps, fake
 

@@ -12,6 +12,7 @@ import pytest
 
 from modelrail.testing.mock_openai import MockConfig, MockOpenAI
 from modelrail.testing.servers import serve_in_thread
+from tests.metering_support import workers_seen
 from tests.server.conftest import MASTER_KEY, serve_modelrail, write_config
 
 pytestmark = pytest.mark.slow
@@ -78,6 +79,7 @@ def test_two_workers_serve_concurrently(tmp_path):
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             texts = list(pool.map(one, range(64)))
         assert all(t.rstrip().endswith("data: [DONE]") for t in texts)
+        assert workers_seen(served.url, key=MASTER_KEY) == 2  # both workers answer, not only exist
 
 
 @pytest.mark.parametrize("stream", [False, True])

@@ -16,6 +16,7 @@ from tests.metering_support import (
     require_redis,
     serve,
     unique_prefix,
+    workers_seen,
     write_yaml,
 )
 
@@ -48,6 +49,7 @@ def test_two_workers_one_ledger(tmp_path):
     try:
         with serve(config, tmp_path / "data", extra_args=("--workers", "2")) as served:
             ids = asyncio.run(_send(served.url, 60))
+            assert workers_seen(served.url) == 2  # both workers are up and answering
     finally:
         clean_redis(prefix)
     rows = asyncio.run(ledger_rows(tmp_path / "ledger.db"))

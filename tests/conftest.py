@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from modelrail.app import create_app
 from modelrail.settings import settings_from_dict
+from tests.secrets_registry import SecretsGuard, guard_session
 
 pytest_plugins = ["tests.keys_fixtures"]
 
@@ -45,6 +46,12 @@ async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 
 
 AppFactory = Callable[..., Any]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secrets_guard() -> Iterator[SecretsGuard]:
+    """Every test's logs, and every subprocess server's output, are searched for secrets."""
+    yield from guard_session()
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Fixtures for tests of the key store: a database on each backend, and the secrets guard.
+"""Fixtures for tests of the key store: a database on each backend.
 
 Registered once for the whole suite through ``pytest_plugins`` in ``tests/conftest.py``.
 """
@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.keys_support import BACKENDS, postgres_database
-from tests.secrets_registry import SecretsGuard, guard_session
 
 
 @pytest.fixture(scope="session")
@@ -26,8 +25,3 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         url: str = request.getfixturevalue("pg_url")
         return url
     return f"sqlite+aiosqlite:///{tmp_path / 'keys.db'}"
-
-
-@pytest.fixture(scope="session")
-def secrets_guard() -> Iterator[SecretsGuard]:
-    yield from guard_session()

@@ -41,6 +41,12 @@ class ServerSettings(_Section):
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     # Seconds a client may take to send its request body before it gets a 408.
     read_timeout: float = Field(default=30.0, gt=0)
+    # Seconds a client may take to send a request's headers (from its first byte, or from opening
+    # the connection) before it gets a 408 and the connection is closed.
+    header_timeout: float = Field(default=10.0, gt=0)
+    # Open connections one client address may hold (null: no cap). Behind a proxy or load balancer
+    # every connection comes from its address: raise this, or set it to null there.
+    max_connections_per_client: int | None = Field(default=512, ge=1)
     # Seconds in-flight requests get to finish after SIGTERM.
     graceful_timeout: float = Field(default=30.0, ge=0)
     keep_alive: float = Field(default=5.0, gt=0)

@@ -25,11 +25,23 @@ class Usage:
         if not isinstance(usage, dict):
             return None
         details = usage.get("prompt_tokens_details") or {}
-        return cls(
-            prompt_tokens=int(usage.get("prompt_tokens") or 0),
-            completion_tokens=int(usage.get("completion_tokens") or 0),
-            cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
-        )
+        prompt = _count(usage.get("prompt_tokens"))
+        completion = _count(usage.get("completion_tokens"))
+        if prompt is None or completion is None:
+            return None  # the upstream's usage is not numbers: the request is billed by estimate
+        cached = _count(details.get("cached_tokens")) if isinstance(details, dict) else 0
+        return cls(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached or 0)
+
+
+def _count(value: Any) -> int | None:
+    """A token count from an upstream's JSON: a whole number from 0 up; absent is 0; else None."""
+    if value is None:
+        return 0
+    if type(value) is int:
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return None
 
 
 @dataclass(slots=True)

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelrail.budgets.config import AlertSettings
+from modelrail.guardrails.inputs import InputSettings
 from modelrail.limits.config import LimitsSettings
 from modelrail.providers.base import Timeouts
 from modelrail.router.config import RouterSettings
@@ -116,6 +117,7 @@ class Settings(_Section):
     pricing: PricingSettings = Field(default_factory=PricingSettings)
     ledger: LedgerSettings = Field(default_factory=LedgerSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    inputs: InputSettings = Field(default_factory=InputSettings)
     source: str = Field(default="<defaults>", exclude=True)
 
     def resolved_data_dir(self) -> Path:

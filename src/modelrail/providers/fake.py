@@ -16,14 +16,15 @@ import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from modelrail.errors import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
 from modelrail.protocol import openai as oa
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
+from modelrail.providers.base import Call, Provider, ProviderConfig
+from modelrail.providers.batches import Chunks, one_by_one
 
 _PIECES = re.compile(r"\s*\S+")
 
@@ -50,7 +51,6 @@ class FakeConfig(ProviderConfig):
 class FakeProvider(Provider):
     kind = "fake"
     config_model = FakeConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(chat=True, completions=True, embeddings=True)
 
     def __init__(self, config: ProviderConfig) -> None:
         assert isinstance(config, FakeConfig)
@@ -88,7 +88,12 @@ class FakeProvider(Provider):
             system_fingerprint="fp_modelrail_fake",
         )
 
-    async def chat_stream(self, call: Call) -> AsyncIterator[JSONObject]:
+    def stream(self, call: Call) -> AsyncIterator[Chunks]:
+        if call.endpoint == "completions":
+            return one_by_one(self._completion_chunks(call))
+        return one_by_one(self._chat_chunks(call))
+
+    async def _chat_chunks(self, call: Call) -> AsyncIterator[JSONObject]:
         fault = await self._begin()
         text, prompt_tokens = self._reply(call)
         pieces, finish = self._limit(text, call.params.output_cap())
@@ -131,7 +136,7 @@ class FakeProvider(Provider):
             usage=oa.usage_dict(prompt_tokens, len(pieces)),
         )
 
-    async def completion_stream(self, call: Call) -> AsyncIterator[JSONObject]:
+    async def _completion_chunks(self, call: Call) -> AsyncIterator[JSONObject]:
         fault = await self._begin()
         text, prompt_tokens = self._reply(call)
         pieces, finish = self._limit(text, call.params.output_cap())

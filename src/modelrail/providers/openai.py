@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from typing import Any, ClassVar
+from typing import Any
 
 import aiohttp
 import orjson
@@ -25,8 +25,8 @@ from modelrail.errors import (
     UpstreamUnavailable,
 )
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
-from modelrail.providers.batches import Chunks, Events, flatten
+from modelrail.providers.base import Call, Provider, ProviderConfig
+from modelrail.providers.batches import Chunks, Events
 from modelrail.providers.upstream_errors import error_message, retry_after_seconds
 
 # An event larger than this (no line end in sight) is an upstream fault, not something to buffer.
@@ -52,7 +52,6 @@ class OpenAIConfig(ProviderConfig):
 class OpenAIProvider(Provider):
     kind = "openai"
     config_model = OpenAIConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(chat=True, completions=True, embeddings=True)
 
     def __init__(self, config: ProviderConfig) -> None:
         assert isinstance(config, OpenAIConfig)
@@ -92,17 +91,8 @@ class OpenAIProvider(Provider):
     async def embeddings(self, call: Call) -> JSONObject:
         return await self._post_json("/embeddings", call, call.body)
 
-    def chat_stream(self, call: Call) -> AsyncIterator[JSONObject]:
-        return flatten(self.chat_batches(call))
-
-    def completion_stream(self, call: Call) -> AsyncIterator[JSONObject]:
-        return flatten(self.completion_batches(call))
-
-    def chat_batches(self, call: Call) -> AsyncIterator[Chunks]:
-        return self._stream("/chat/completions", call)
-
-    def completion_batches(self, call: Call) -> AsyncIterator[Chunks]:
-        return self._stream("/completions", call)
+    def stream(self, call: Call) -> AsyncIterator[Chunks]:
+        return self._stream("/completions" if call.endpoint == "completions" else "/chat/completions", call)
 
     async def list_models(self) -> list[JSONObject]:
         session = self._require_session()

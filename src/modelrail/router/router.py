@@ -41,6 +41,7 @@ from modelrail.errors import (
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Call, Provider, Timeouts
 from modelrail.providers.batches import Chunks
+from modelrail.providers.deadlines import bounded, first_chunk, rest_of
 from modelrail.router.breaker import Breakers, MemoryBreakerStore
 from modelrail.router.config import RouterSettings
 from modelrail.router.deployment import Deployment
@@ -49,7 +50,6 @@ from modelrail.router.hedge import hedged
 from modelrail.router.quota import DeploymentQuota, Grant, OverQuota
 from modelrail.router.retry import RetryBudget, RetryPolicy
 from modelrail.router.strategies import order
-from modelrail.router.timeouts import bounded, first_chunk, rest_of
 from modelrail.router.tracked import TrackedStream
 from modelrail.state.memory import MemoryState
 

@@ -30,6 +30,7 @@ import orjson
 
 from modelrail.protocol import openai as oa
 from modelrail.providers.base import Call, Timeouts
+from modelrail.providers.batches import flatten
 from modelrail.providers.local import LocalConfig, LocalProvider
 from modelrail.providers.local.engine import start_server
 from modelrail.providers.local_embeddings import LocalEmbeddingsConfig, LocalEmbeddingsProvider
@@ -143,9 +144,10 @@ async def run_provider(provider: LocalProvider, n: int, tokens: int) -> tuple[li
             body=data,
             params=oa.ChatCompletionRequest.model_validate(data),
             timeouts=Timeouts(),
+            endpoint="chat",
         )
         s = Stream(time.perf_counter())
-        async for chunk in provider.chat_stream(call):
+        async for chunk in flatten(provider.stream(call)):
             for choice in chunk["choices"]:
                 if choice["delta"].get("content"):
                     s.token()
@@ -243,7 +245,9 @@ async def bench(args: argparse.Namespace) -> tuple[list[Row], list[tuple[str, fl
         async def direct(texts: list[str]) -> Any:
             data = {"model": EMBED_MODEL, "input": texts}
             params = oa.EmbeddingRequest.model_validate(data)
-            call = Call(request_id="e", model=EMBED_MODEL, body=data, params=params, timeouts=Timeouts())
+            call = Call(
+                request_id="e", model=EMBED_MODEL, body=data, params=params, timeouts=Timeouts(), endpoint="embeddings"
+            )
             return await embedder.embeddings(call)
 
         embeds.append(("local_embeddings provider, batches of 32", await embed_rate(direct, 32, args.seconds)))

@@ -127,6 +127,8 @@ class UpstreamError(ModelrailError):
     status = 502
     type = "upstream_error"
     default_code = "upstream_error"
+    # The upstream's own id of the failed request (its ``x-request-id``), set by the transport, for logs.
+    upstream_request_id: str | None = None
 
     def __init__(
         self,

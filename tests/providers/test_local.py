@@ -18,6 +18,7 @@ import pytest_asyncio
 from modelrail.errors import ContextWindowExceeded, InvalidRequest, Overloaded
 from modelrail.protocol import openai as oa
 from modelrail.providers.base import Call, Timeouts
+from modelrail.providers.batches import flatten
 from modelrail.providers.local import LocalConfig, LocalProvider
 from modelrail.providers.registry import provider_class
 
@@ -49,13 +50,17 @@ def chat(**body: Any) -> Call:
     body = {"model": "smol", "temperature": 0, **body}
     body.setdefault("messages", [{"role": "user", "content": "Say hello."}])
     params = oa.ChatCompletionRequest.model_validate(body)
-    return Call(request_id=f"t{next(_ids)}", model="smol", body=body, params=params, timeouts=Timeouts())
+    return Call(
+        request_id=f"t{next(_ids)}", model="smol", body=body, params=params, timeouts=Timeouts(), endpoint="chat"
+    )
 
 
 def completion(**body: Any) -> Call:
     body = {"model": "smol", "temperature": 0, **body}
     params = oa.CompletionRequest.model_validate(body)
-    return Call(request_id=f"t{next(_ids)}", model="smol", body=body, params=params, timeouts=Timeouts())
+    return Call(
+        request_id=f"t{next(_ids)}", model="smol", body=body, params=params, timeouts=Timeouts(), endpoint="completions"
+    )
 
 
 async def collect(stream: AsyncIterator[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -80,7 +85,7 @@ async def test_stop_sequence_in_a_chat_stream(local: LocalProvider) -> None:
     messages = [{"role": "user", "content": "Count from 1 to 10, separated by commas."}]
     free = await local.chat(chat(messages=messages, max_tokens=60))
     assert "7" in free["choices"][0]["message"]["content"]
-    chunks = await collect(local.chat_stream(chat(messages=messages, max_tokens=60, stop=["7"])))
+    chunks = await collect(flatten(local.stream(chat(messages=messages, max_tokens=60, stop=["7"]))))
     content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert "6" in content and "7" not in content
     finishes = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
@@ -121,7 +126,7 @@ async def test_prompt_usage_is_the_model_tokenizers_count(local: LocalProvider) 
 
 async def test_completion_tokens_match_the_streamed_tokens(local: LocalProvider) -> None:
     chunks = await collect(
-        local.completion_stream(completion(prompt="Once upon a time", max_tokens=12, logit_bias=NO_EOS))
+        flatten(local.stream(completion(prompt="Once upon a time", max_tokens=12, logit_bias=NO_EOS)))
     )
     pieces = [c["choices"][0]["text"] for c in chunks if c["choices"] and c["choices"][0]["text"]]
     # Each generated token arrives as its own chunk (no stop strings to hold text back).
@@ -130,7 +135,7 @@ async def test_completion_tokens_match_the_streamed_tokens(local: LocalProvider)
 
 async def test_stream_shape(local: LocalProvider) -> None:
     call = chat(max_tokens=4, logit_bias=NO_EOS)
-    chunks = await collect(local.chat_stream(call))
+    chunks = await collect(flatten(local.stream(call)))
     first, *middle, last_choice, usage = chunks
     assert first["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     assert all(c["object"] == "chat.completion.chunk" and c["id"] == f"chatcmpl-{call.request_id}" for c in chunks)
@@ -140,7 +145,7 @@ async def test_stream_shape(local: LocalProvider) -> None:
     assert last_choice["choices"][0]["finish_reason"] == "length"
     assert usage["choices"] == [] and usage["usage"]["completion_tokens"] == 4
 
-    chunks = await collect(local.completion_stream(completion(prompt="Hi", max_tokens=3, logit_bias=NO_EOS)))
+    chunks = await collect(flatten(local.stream(completion(prompt="Hi", max_tokens=3, logit_bias=NO_EOS))))
     assert chunks[-1]["object"] == "text_completion" and chunks[-1]["choices"] == []
     assert chunks[-1]["usage"]["completion_tokens"] == 3
     assert chunks[-2]["choices"][0]["finish_reason"] == "length"
@@ -180,8 +185,8 @@ async def test_a_full_queue_is_refused_at_once(local: LocalProvider) -> None:
 
 
 async def test_closing_a_stream_frees_its_slot(local: LocalProvider) -> None:
-    long_a = local.chat_stream(chat(max_tokens=800, logit_bias=NO_EOS))
-    long_b = local.chat_stream(chat(max_tokens=800, logit_bias=NO_EOS))
+    long_a = flatten(local.stream(chat(max_tokens=800, logit_bias=NO_EOS)))
+    long_b = flatten(local.stream(chat(max_tokens=800, logit_bias=NO_EOS)))
     for _ in range(3):
         await anext(long_a)
         await anext(long_b)
@@ -200,7 +205,7 @@ async def test_closing_a_stream_frees_its_slot(local: LocalProvider) -> None:
 
 async def test_cancelling_the_consumer_task_frees_the_slot(local: LocalProvider) -> None:
     async def consume() -> None:
-        async with contextlib.aclosing(local.chat_stream(chat(max_tokens=800, logit_bias=NO_EOS))) as stream:
+        async with contextlib.aclosing(flatten(local.stream(chat(max_tokens=800, logit_bias=NO_EOS)))) as stream:
             async for _ in stream:
                 pass
 
@@ -284,6 +289,6 @@ async def test_bodies_and_chunks_conform_to_the_openai_spec(local: LocalProvider
     from tests.conformance import validate_against
 
     validate_against("CreateChatCompletionResponse", await local.chat(chat(max_tokens=4)))
-    for chunk in await collect(local.chat_stream(chat(max_tokens=4, stream=True))):
+    for chunk in await collect(flatten(local.stream(chat(max_tokens=4, stream=True)))):
         validate_against("CreateChatCompletionStreamResponse", chunk)
     validate_against("CreateCompletionResponse", await local.completion(completion(prompt="Hi", max_tokens=4)))

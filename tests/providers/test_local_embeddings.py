@@ -48,7 +48,7 @@ async def embedder() -> AsyncIterator[LocalEmbeddingsProvider]:
 def call(**body: Any) -> Call:
     body = {"model": "minilm", **body}
     params = oa.EmbeddingRequest.model_validate(body)
-    return Call(request_id="e1", model="minilm", body=body, params=params, timeouts=Timeouts())
+    return Call(request_id="e1", model="minilm", body=body, params=params, timeouts=Timeouts(), endpoint="embeddings")
 
 
 def as_matrix(reply: dict[str, Any]) -> np.ndarray[Any, Any]:

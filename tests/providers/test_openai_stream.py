@@ -11,6 +11,7 @@ from aiohttp import web
 
 from modelrail.errors import UpstreamError
 from modelrail.providers.base import Call, Timeouts
+from modelrail.providers.batches import flatten
 from modelrail.providers.openai import OpenAIConfig, OpenAIProvider
 
 
@@ -54,8 +55,15 @@ async def _read_batches(pieces: list[bytes], got: list[list[dict]] | None = None
     provider = OpenAIProvider(OpenAIConfig(model="m", api_base=base))
     await provider.start()
     try:
-        call = Call(request_id="r", model="m", body={"model": "m", "stream": True}, params=None, timeouts=Timeouts())
-        async for batch in provider.chat_batches(call):
+        call = Call(
+            request_id="r",
+            model="m",
+            body={"model": "m", "stream": True},
+            params=None,
+            timeouts=Timeouts(),
+            endpoint="chat",
+        )
+        async for batch in provider.stream(call):
             got.append(batch)
         return got
     finally:
@@ -134,8 +142,15 @@ async def test_chat_stream_flattens_the_batches() -> None:
     provider = OpenAIProvider(OpenAIConfig(model="m", api_base=await anext(gen)))
     await provider.start()
     try:
-        call = Call(request_id="r", model="m", body={"model": "m", "stream": True}, params=None, timeouts=Timeouts())
-        assert _texts([c async for c in provider.chat_stream(call)]) == ["t0", "t1", "t2", "t3"]
+        call = Call(
+            request_id="r",
+            model="m",
+            body={"model": "m", "stream": True},
+            params=None,
+            timeouts=Timeouts(),
+            endpoint="chat",
+        )
+        assert _texts([c async for c in flatten(provider.stream(call))]) == ["t0", "t1", "t2", "t3"]
     finally:
         await provider.close()
         await gen.aclose()

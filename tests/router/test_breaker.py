@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from modelrail.errors import StateUnavailable
 from modelrail.router.breaker import Breakers, BreakerStore, MemoryBreakerStore
 from modelrail.router.config import BreakerSettings
 from tests.metering_support import require_redis
@@ -86,6 +87,17 @@ async def test_disabled_breakers_and_a_broken_store_let_calls_through():
 
     assert await Breakers(CFG, Broken(CFG)).allow("d")
     await Breakers(CFG, Broken(CFG)).record("d", False)
+
+    class Unavailable(MemoryBreakerStore):
+        # What the Redis store raises: Redis errors are translated at its edge.
+        async def allow(self, key: str, now: float) -> bool:
+            raise StateUnavailable("The breaker store (Redis) is unavailable: ConnectionError.")
+
+        async def record(self, key: str, ok: bool, now: float):  # type: ignore[override]
+            raise StateUnavailable("The breaker store (Redis) is unavailable: ConnectionError.")
+
+    assert await Breakers(CFG, Unavailable(CFG)).allow("d")
+    await Breakers(CFG, Unavailable(CFG)).record("d", False)
     off = Breakers(CFG.model_copy(update={"enabled": False}), MemoryBreakerStore(CFG))
     for _ in range(10):
         await off.record("d", False)
@@ -153,3 +165,19 @@ async def test_replicas_on_redis_agree_through_the_app():
         for _ in range(10):
             assert (await c2.post("/v1/chat/completions", json=chat("m"), headers=AUTH)).status_code == 200
         assert deps(two, "m")[0].provider.calls == 0
+
+
+async def test_a_redis_breaker_store_that_cannot_connect_raises_state_unavailable():
+    # Nothing listens on port 1: the Redis error is translated into modelrail's tree at the store's edge.
+    from modelrail.router.breaker_redis import RedisBreakerStore
+
+    store = RedisBreakerStore(CFG.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"}))
+    try:
+        with pytest.raises(StateUnavailable, match="breaker store"):
+            await store.allow("d", 1.0)
+        with pytest.raises(StateUnavailable):
+            await store.snapshot("d", 1.0)
+        # And the router's face of it fails open.
+        assert await Breakers(CFG, store).allow("d")
+    finally:
+        await store.close()

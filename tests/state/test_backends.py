@@ -75,3 +75,17 @@ async def test_a_counter_named_twice_in_one_reservation_adds_twice(state) -> Non
     denied = await state.reserve([Check("twice", 1, 9, 60), Check("twice", 1, 5, 60)])
     assert isinstance(denied, Denied) and (denied.at, denied.current) == (1, 5)
     assert await state.adjust([Check("twice", -1, None), Check("twice", -1, None)]) == [4, 3]
+
+
+async def test_redis_state_that_cannot_connect_raises_state_unavailable() -> None:
+    from modelrail.errors import StateUnavailable
+    from modelrail.state.redis import RedisState
+
+    state = RedisState("redis://127.0.0.1:1/0", prefix="modelrail-test:")
+    try:
+        with pytest.raises(StateUnavailable):
+            await state.get("k")
+        with pytest.raises(StateUnavailable):
+            await state.delete_prefix("k")
+    finally:
+        await state.close()

@@ -2,7 +2,7 @@
 gateway and the SSE writer as one list, and reach the client in one socket write.
 
 A provider that reads many events per network read (``openai``) yields them as one batch; one
-that produces chunks one at a time (a plugin's ``chat_stream``) is adapted by :func:`one_by_one`.
+that produces chunks one at a time (a plugin's chunk generator) is adapted by :func:`one_by_one`.
 Closing either adapter closes the stream it wraps, so the upstream is cancelled as before.
 """
 

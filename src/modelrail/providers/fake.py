@@ -1,9 +1,11 @@
 """An in-process provider for tests, benchmarks and demos.
 
 It answers with a fixed reply or echoes the last user message, at a set latency and token rate,
-and can be programmed with faults: a 429 with Retry-After, a 5xx, a hang, or a stream cut off
-after some chunks. Faults come from the config (``fail_rate``) or are queued at run time with
-:meth:`FakeProvider.program`, one consumed per call, so a test can script an upstream exactly.
+and can be programmed with faults (:class:`~modelrail.testing.faults.Fault`, the vocabulary the
+mock upstream shares): an HTTP error, a 429 with Retry-After, a hang, a delay, a stream cut off
+after some chunks, an answer that is not JSON. Faults come from the config (``fail_rate``) or are
+queued at run time with :meth:`FakeProvider.program`, one consumed per call, so a test can script
+an upstream exactly; a programmed fault with ``fail_rate`` stays, failing that share of calls.
 """
 
 from __future__ import annotations
@@ -16,25 +18,18 @@ import struct
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import Any, ClassVar, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from modelrail.errors import UpstreamError, UpstreamRateLimited, UpstreamUnavailable
 from modelrail.protocol import openai as oa
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
+from modelrail.providers.base import Call, Provider, ProviderConfig
+from modelrail.providers.batches import Chunks, one_by_one
+from modelrail.testing.faults import Fault
 
 _PIECES = re.compile(r"\s*\S+")
-
-
-class Fault(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["rate_limit", "server_error", "hang", "cut"]
-    status: int = 500
-    retry_after: float | None = None
-    # For "cut": how many content chunks reach the client before the stream breaks.
-    after_chunks: int = 1
 
 
 class FakeConfig(ProviderConfig):
@@ -50,7 +45,6 @@ class FakeConfig(ProviderConfig):
 class FakeProvider(Provider):
     kind = "fake"
     config_model = FakeConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(chat=True, completions=True, embeddings=True)
 
     def __init__(self, config: ProviderConfig) -> None:
         assert isinstance(config, FakeConfig)
@@ -60,19 +54,28 @@ class FakeProvider(Provider):
         self.calls = 0
         # Streams started and not yet closed: a test reads this to see that a disconnect closed one.
         self.open_streams = 0
+        # A programmed fault that stays (``fail_rate``); without one, the config's fail_rate (read
+        # at each call: a test may change it) applies.
+        self._persistent: Fault | None = None
         self._fail_counter = 0.0
 
     def program(self, *faults: Fault | dict[str, Any]) -> None:
-        """Queue faults; each call consumes one. ``program()`` with no faults clears the queue."""
+        """Queue faults; each call consumes one (one with ``fail_rate`` stays instead, replacing
+        the config's). ``program()`` with no faults clears them, back to the config's."""
         if not faults:
             self._faults.clear()
+            self._persistent = None
         for f in faults:
-            self._faults.append(f if isinstance(f, Fault) else Fault.model_validate(f))
+            fault = f if isinstance(f, Fault) else Fault.from_json(f)
+            if fault.fail_rate is not None:
+                self._persistent, self._fail_counter = fault, 0.0
+            else:
+                self._faults.append(fault)
 
     # -- calls ---------------------------------------------------------------------------------
 
     async def chat(self, call: Call) -> JSONObject:
-        fault = await self._begin()
+        fault = await self._begin(stream=False)
         text, prompt_tokens = self._reply(call)
         pieces, finish = self._limit(text, call.params.output_cap())
         if self.cfg.tokens_per_second:
@@ -88,8 +91,13 @@ class FakeProvider(Provider):
             system_fingerprint="fp_modelrail_fake",
         )
 
-    async def chat_stream(self, call: Call) -> AsyncIterator[JSONObject]:
-        fault = await self._begin()
+    def stream(self, call: Call) -> AsyncIterator[Chunks]:
+        if call.endpoint == "completions":
+            return one_by_one(self._completion_chunks(call))
+        return one_by_one(self._chat_chunks(call))
+
+    async def _chat_chunks(self, call: Call) -> AsyncIterator[JSONObject]:
+        fault = await self._begin(stream=True)
         text, prompt_tokens = self._reply(call)
         pieces, finish = self._limit(text, call.params.output_cap())
         created = int(time.time())
@@ -120,7 +128,7 @@ class FakeProvider(Provider):
             self.open_streams -= 1
 
     async def completion(self, call: Call) -> JSONObject:
-        fault = await self._begin()
+        fault = await self._begin(stream=False)
         text, prompt_tokens = self._reply(call)
         pieces, finish = self._limit(text, call.params.output_cap())
         self._raise_if_cut(fault, 0)
@@ -131,8 +139,8 @@ class FakeProvider(Provider):
             usage=oa.usage_dict(prompt_tokens, len(pieces)),
         )
 
-    async def completion_stream(self, call: Call) -> AsyncIterator[JSONObject]:
-        fault = await self._begin()
+    async def _completion_chunks(self, call: Call) -> AsyncIterator[JSONObject]:
+        fault = await self._begin(stream=True)
         text, prompt_tokens = self._reply(call)
         pieces, finish = self._limit(text, call.params.output_cap())
         created = int(time.time())
@@ -158,7 +166,7 @@ class FakeProvider(Provider):
         }
 
     async def embeddings(self, call: Call) -> JSONObject:
-        await self._begin()
+        await self._begin(stream=False)
         inputs = call.params.input
         items: list[Any] = [inputs] if isinstance(inputs, str) or _is_token_list(inputs) else list(inputs)
         dims = call.params.dimensions or self.cfg.embedding_dims
@@ -186,36 +194,57 @@ class FakeProvider(Provider):
 
     # -- behaviour -----------------------------------------------------------------------------
 
-    async def _begin(self) -> Fault | None:
+    async def _begin(self, *, stream: bool) -> Fault | None:
         """Count the call, wait the latency, and raise the fault due now (a cut is raised later)."""
         self.calls += 1
-        fault = self._faults.popleft() if self._faults else None
-        if fault is None and self.cfg.fail_rate:
-            # Deterministic: fail_rate 0.25 fails every fourth call, so tests need no seed.
-            self._fail_counter += self.cfg.fail_rate
-            if self._fail_counter >= 1:
-                self._fail_counter -= 1
-                fault = Fault(kind="server_error", status=self.cfg.fail_status)
+        fault = self._faults.popleft() if self._faults else self._persistent_fault()
         if self.cfg.latency:
             await asyncio.sleep(self.cfg.latency)
-        if fault is None or fault.kind == "cut":
-            return fault
-        if fault.kind == "hang":
+        if fault is None:
+            return None
+        if fault.delay:
+            await asyncio.sleep(fault.delay)
+        if fault.hang:
             await asyncio.Event().wait()
-        if fault.kind == "rate_limit":
-            headers = {"retry-after": _fmt(fault.retry_after)} if fault.retry_after is not None else {}
+        status = fault.status
+        if status == 429:
+            headers = fault.response_headers()
             raise UpstreamRateLimited(
                 "fake upstream: rate limited",
                 upstream_status=429,
                 retryable=True,
                 retry_after=fault.retry_after,
-                headers=headers,
+                headers={"retry-after": headers["retry-after"]} if "retry-after" in headers else {},
             )
-        cls = UpstreamUnavailable if fault.status == 503 else UpstreamError
-        raise cls(f"fake upstream: HTTP {fault.status}", upstream_status=fault.status, retryable=fault.status >= 500)
+        if status is not None:
+            cls = UpstreamUnavailable if status == 503 else UpstreamError
+            raise cls(
+                f"fake upstream: HTTP {status}",
+                upstream_status=status,
+                retryable=status >= 500,
+                retry_after=fault.retry_after,
+            )
+        if fault.garbage:
+            # What the HTTP transport raises for the same answer from a real upstream.
+            if stream:
+                raise UpstreamError("The upstream sent a stream event that is not JSON.")
+            raise UpstreamError("The upstream answered with a body that is not JSON.", retryable=True)
+        return fault
+
+    def _persistent_fault(self) -> Fault | None:
+        fault = self._persistent
+        rate = fault.fail_rate if fault is not None else self.cfg.fail_rate
+        if not rate:
+            return None
+        # Deterministic: fail_rate 0.25 fails every fourth call, so tests need no seed.
+        self._fail_counter += rate
+        if self._fail_counter >= 1:
+            self._fail_counter -= 1
+            return fault if fault is not None else Fault(status=self.cfg.fail_status)
+        return None
 
     def _raise_if_cut(self, fault: Fault | None, sent: int) -> None:
-        if fault is not None and fault.kind == "cut" and sent >= fault.after_chunks:
+        if fault is not None and fault.cut_after_chunks is not None and sent >= fault.cut_after_chunks:
             raise UpstreamError("fake upstream: the stream was cut off", upstream_status=None, retryable=True)
 
     async def _pace(self) -> None:
@@ -265,12 +294,6 @@ def _vector(text: str, dims: int) -> list[float]:
     raw = [((digest[i % 32] + i * 31) % 255) / 127.0 - 1.0 for i in range(dims)]
     norm = sum(x * x for x in raw) ** 0.5 or 1.0
     return [x / norm for x in raw]
-
-
-def _fmt(seconds: float | None) -> str:
-    if seconds is None:
-        return "0"
-    return str(int(seconds)) if float(seconds).is_integer() else str(seconds)
 
 
 PROVIDER = FakeProvider

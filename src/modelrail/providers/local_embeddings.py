@@ -19,7 +19,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -27,7 +27,7 @@ from pydantic import Field
 from modelrail.errors import InvalidRequest, Overloaded
 from modelrail.protocol import openai as oa
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
+from modelrail.providers.base import Call, Provider, ProviderConfig
 from modelrail.providers.local.gate import SlotGate
 
 log = logging.getLogger("modelrail.providers.local_embeddings")
@@ -108,7 +108,6 @@ class Embedder:
 class LocalEmbeddingsProvider(Provider):
     kind = "local_embeddings"
     config_model = LocalEmbeddingsConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(chat=False, completions=False, embeddings=True)
 
     def __init__(self, config: ProviderConfig) -> None:
         assert isinstance(config, LocalEmbeddingsConfig)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal, Protocol
 
+from modelrail.errors import StateUnavailable
 from modelrail.router.config import BreakerSettings
 
 State = Literal["closed", "open", "half_open"]
@@ -139,7 +140,7 @@ class Breakers:
             return True
         try:
             allowed = await self.store.allow(key, self._clock())
-        except (OSError, ConnectionError, TimeoutError) as exc:
+        except (StateUnavailable, OSError, TimeoutError) as exc:
             self._down(exc)
             return True
         self._store_down = False
@@ -150,7 +151,7 @@ class Breakers:
             return
         try:
             await self.store.record(key, ok, self._clock())
-        except (OSError, ConnectionError, TimeoutError) as exc:
+        except (StateUnavailable, OSError, TimeoutError) as exc:
             self._down(exc)
 
     def _down(self, exc: BaseException) -> None:

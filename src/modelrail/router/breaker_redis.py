@@ -11,6 +11,7 @@ from typing import Any
 
 from modelrail.router.breaker import BreakerState, State
 from modelrail.router.config import BreakerSettings
+from modelrail.state.redis_errors import redis_errors
 
 _LOAD = """
 local h = redis.call('HGETALL', KEYS[1])
@@ -100,7 +101,7 @@ class RedisBreakerStore:
 
     async def allow(self, key: str, now: float) -> bool:
         s = self.settings
-        async with _translated():
+        with redis_errors("The breaker store (Redis)"):
             result = await self._allow(
                 keys=[self._key(key)], args=[repr(now), s.cooldown, s.half_open_probes, self._ttl]
             )
@@ -118,13 +119,13 @@ class RedisBreakerStore:
             s.cooldown,
             self._ttl,
         ]
-        async with _translated():
+        with redis_errors("The breaker store (Redis)"):
             result = await self._record(keys=[self._key(key)], args=args)
         state = result.decode() if isinstance(result, bytes) else str(result)
         return state  # type: ignore[return-value]
 
     async def snapshot(self, key: str, now: float) -> BreakerState:
-        async with _translated():
+        with redis_errors("The breaker store (Redis)"):
             raw = await self._client.hgetall(self._key(key))
         data = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
@@ -143,26 +144,8 @@ class RedisBreakerStore:
         )
 
     async def reset(self, key: str) -> None:
-        async with _translated():
+        with redis_errors("The breaker store (Redis)"):
             await self._client.delete(self._key(key))
 
     async def close(self) -> None:
         await self._client.aclose()
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class _translated:
-    """Redis's exceptions become the builtin ConnectionError the router already handles."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        from redis.exceptions import RedisError
-
-        if exc is not None and isinstance(exc, RedisError):
-            raise ConnectionError(f"breaker store: {type(exc).__name__}") from None
-        return False

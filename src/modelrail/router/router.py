@@ -41,6 +41,7 @@ from modelrail.errors import (
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Call, Provider, Timeouts
 from modelrail.providers.batches import Chunks
+from modelrail.providers.deadlines import bounded, first_chunk, rest_of
 from modelrail.router.breaker import Breakers, MemoryBreakerStore
 from modelrail.router.config import RouterSettings
 from modelrail.router.deployment import Deployment
@@ -49,7 +50,6 @@ from modelrail.router.hedge import hedged
 from modelrail.router.quota import DeploymentQuota, Grant, OverQuota
 from modelrail.router.retry import RetryBudget, RetryPolicy
 from modelrail.router.strategies import order
-from modelrail.router.timeouts import bounded, first_chunk, rest_of
 from modelrail.router.tracked import TrackedStream
 from modelrail.state.memory import MemoryState
 
@@ -61,10 +61,12 @@ _UNARY: dict[Endpoint, Callable[[Provider, Call], Any]] = {
     "embeddings": lambda p, c: p.embeddings(c),
     "messages": lambda p, c: p.chat(c),
 }
-_STREAM: dict[Endpoint, Callable[[Provider, Call], AsyncIterator[Chunks]]] = {
-    "chat": lambda p, c: p.chat_batches(c),
-    "completions": lambda p, c: p.completion_batches(c),
-    "messages": lambda p, c: p.chat_batches(c),
+# The provider-facing endpoint of each API endpoint: Anthropic's messages run as chat calls.
+_PROVIDER_ENDPOINT: dict[Endpoint, str] = {
+    "chat": "chat",
+    "completions": "completions",
+    "embeddings": "embeddings",
+    "messages": "chat",
 }
 
 Run = Callable[[Deployment, Timeouts], Awaitable[T]]
@@ -160,13 +162,12 @@ class Router:
     async def open_stream(self, ctx: RequestContext) -> tuple[Chunks, AsyncIterator[Chunks]]:
         """Start a stream and wait for its first batch of chunks, so that failures before the first byte can
         still be retried or fall back, and surface as ordinary HTTP errors if nothing helps."""
-        endpoint = _STREAM[ctx.endpoint]
         prog = _Progress()
         on_end = functools.partial(self._ended, ctx, prog)
 
         async def run(dep: Deployment, timeouts: Timeouts) -> _Opened:
             started = time.monotonic()
-            stream = endpoint(dep.provider, self._call(ctx, dep, timeouts))
+            stream = dep.provider.stream(self._call(ctx, dep, timeouts))
             first = await first_chunk(stream, timeouts)
             dep.stats.observe(self.settings.ewma_alpha, ttft=time.monotonic() - started)
             rest = rest_of(stream, timeouts, started)
@@ -359,7 +360,14 @@ class Router:
         body = ctx.body if ctx.body.get("model") == dep.model else {**ctx.body, "model": dep.model}
         ctx.deployment = dep.id
         ctx.attempts += 1
-        return Call(request_id=ctx.request_id, model=dep.model, body=body, params=ctx.params, timeouts=timeouts)
+        return Call(
+            request_id=ctx.request_id,
+            model=dep.model,
+            body=body,
+            params=ctx.params,
+            timeouts=timeouts,
+            endpoint=_PROVIDER_ENDPOINT[ctx.endpoint],
+        )
 
     def _timeouts(self, ctx: RequestContext, dep: Deployment, prog: _Progress) -> Timeouts:
         """The deployment's deadlines, tightened (never loosened) by what the client asked for."""

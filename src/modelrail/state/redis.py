@@ -6,12 +6,11 @@ written from Python in separate round trips. Needs the ``redis`` extra (redis-py
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from modelrail.errors import StateUnavailable
 from modelrail.state.base import Check, Denied
+from modelrail.state.redis_errors import redis_errors
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -74,17 +73,6 @@ return out
 )
 
 
-@contextlib.contextmanager
-def _translated() -> Iterator[None]:
-    """Redis' exceptions become modelrail's, here at the edge."""
-    from redis.exceptions import RedisError
-
-    try:
-        yield
-    except RedisError as exc:
-        raise StateUnavailable(f"The shared state (Redis) is unavailable: {type(exc).__name__}.") from exc
-
-
 def _ms(ttl: float | None) -> int:
     return -1 if ttl is None else max(1, int(ttl * 1000))
 
@@ -103,7 +91,7 @@ class RedisState:
     async def reserve(self, checks: Sequence[Check]) -> list[int] | Denied:
         keys = [self.prefix + c.key for c in checks]
         packed = ",".join([f"{c.amount},{-1 if c.limit is None else c.limit},{_ms(c.ttl)}" for c in checks])
-        with _translated():
+        with redis_errors():
             out = await self._reserve(keys=keys, args=[packed])
         if int(out[0]) == 0:
             return [int(v) for v in out[1:]]
@@ -114,7 +102,7 @@ class RedisState:
         if not deltas:
             return []
         packed = ",".join([f"{d.amount},{_ms(d.ttl)}" for d in deltas])
-        with _translated():
+        with redis_errors():
             out = await self._adjust(keys=[self.prefix + d.key for d in deltas], args=[packed])
         return [int(v) for v in out]
 
@@ -122,23 +110,24 @@ class RedisState:
         return (await self.adjust([Check(key, amount, None, ttl)]))[0]
 
     async def get(self, key: str) -> str | None:
-        with _translated():
+        with redis_errors():
             value = await self._redis.get(self.prefix + key)
         return None if value is None else str(value)
 
     async def set(self, key: str, value: str, ttl: float | None = None) -> None:
-        with _translated():
+        with redis_errors():
             await self._redis.set(self.prefix + key, value, px=None if ttl is None else _ms(ttl))
 
     async def set_if_absent(self, key: str, value: str, ttl: float | None = None) -> bool:
-        with _translated():
+        with redis_errors():
             done = await self._redis.set(self.prefix + key, value, nx=True, px=None if ttl is None else _ms(ttl))
         return bool(done)
 
     async def delete_prefix(self, prefix: str) -> int:
         count = 0
-        async for key in self._redis.scan_iter(match=self.prefix + prefix + "*", count=500):
-            count += int(await self._redis.delete(key))
+        with redis_errors():
+            async for key in self._redis.scan_iter(match=self.prefix + prefix + "*", count=500):
+                count += int(await self._redis.delete(key))
         return count
 
     async def close(self) -> None:

@@ -8,9 +8,11 @@ Tests steer it at runtime through control endpoints (never authenticated, never 
 
 - ``POST /_mock/faults``: a fault object or a list of them, queued and consumed one per API request:
   ``{"status": 429, "headers": {"retry-after": "1"}}``, ``{"status": 503}``, ``{"hang": true}``,
-  ``{"cut_after_chunks": 1}``, ``{"delay": 0.5}``. A fault with ``fail_rate`` is not queued but
-  persistent: it applies to each request with that probability until reset. ``GET`` lists them,
-  ``DELETE`` clears them.
+  ``{"cut_after_chunks": 1}``, ``{"delay": 0.5}``, ``{"garbage": true}``, ``{"status": 429,
+  "retry_after": 2}`` (or the shorthand ``{"kind": "rate_limit", "retry_after": 2}``): the one
+  :class:`~modelrail.testing.faults.Fault` vocabulary the fake provider shares. A fault with
+  ``fail_rate`` is not queued but persistent: it applies to each request with that probability
+  until reset. ``GET`` lists them, ``DELETE`` clears them.
 - ``GET /_mock/requests`` (what was received), ``DELETE /_mock/requests`` (forget it).
 - ``GET``/``POST /_mock/config`` (read, or change some fields of ``MockConfig``).
 - ``POST /_mock/reset`` (faults, records and config back to how the app was built).
@@ -21,200 +23,39 @@ Run it alone with ``python -m modelrail.testing.mock_openai --port 9100``.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import dataclasses
 import logging
 import os
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, MutableMapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 
 from modelrail.testing import mock_bodies as bodies
+from modelrail.testing.asgi import (
+    JSON_TYPE,
+    SSE_TYPE,
+    Receive,
+    Scope,
+    Send,
+    header,
+    read_body,
+    send_json,
+    until_disconnect,
+    wait_for_disconnect,
+)
+from modelrail.testing.faults import Fault
+from modelrail.testing.mock_config import DEFAULT_MODELS, DEFAULT_REPLY, MockConfig, RecordedRequest, fault_error
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-Headers = list[tuple[bytes, bytes]]
+__all__ = ["DEFAULT_MODELS", "DEFAULT_REPLY", "Fault", "MockConfig", "MockOpenAI", "RecordedRequest", "main"]
+
 # An API handler takes the raw body and the path, and returns a body dict or a stream plan.
 Handler = Callable[[bytes, str], Any]
 
-DEFAULT_REPLY = "This is a mock reply from the modelrail test upstream, sent in small pieces."
-DEFAULT_MODELS = ("gpt-4o-mini", "gpt-4o", "gpt-3.5-turbo-instruct", "text-embedding-3-small")
-JSON_TYPE = (b"content-type", b"application/json")
-SSE_TYPE = (b"content-type", b"text/event-stream; charset=utf-8")
-
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True, frozen=True)
-class MockConfig:
-    """How the mock answers. Times are in seconds.
-
-    ``echo`` answers with the last user message instead of ``reply``. ``chunks`` is how many
-    content chunks a stream carries (and the completion token count). ``record`` keeps each API
-    request for ``GET /_mock/requests`` (at most ``record_limit``); benchmarks turn it off.
-    ``check_models`` answers 404 ``model_not_found`` for a model outside ``models``.
-    """
-
-    reply: str = DEFAULT_REPLY
-    echo: bool = False
-    chunks: int = 10
-    ttft: float = 0.0
-    chunk_delay: float = 0.0
-    models: tuple[str, ...] = DEFAULT_MODELS
-    api_key: str | None = None
-    check_models: bool = False
-    record: bool = True
-    record_limit: int = 10_000
-    embedding_dim: int | None = None
-    tool_arguments: str = '{"location": "Paris"}'
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], base: MockConfig | None = None) -> MockConfig:
-        base = base or cls()
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown config fields: {sorted(unknown)}")
-        changes = dict(data)
-        if "models" in changes:
-            changes["models"] = tuple(changes["models"])
-        return dataclasses.replace(base, **changes)
-
-    def to_json(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["api_key"] = None if self.api_key is None else "***"
-        return data
-
-
-@dataclass(slots=True, frozen=True)
-class Fault:
-    """One misbehaviour. ``status`` answers that error (with ``headers``, and ``error`` overriding
-    the error object); ``hang`` never answers; ``cut_after_chunks`` closes the connection after that
-    many SSE frames (a non-streamed body is cut in half); ``delay`` adds to the time to first token.
-    """
-
-    status: int | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-    error: Mapping[str, Any] | None = None
-    hang: bool = False
-    cut_after_chunks: int | None = None
-    delay: float = 0.0
-    fail_rate: float | None = None
-
-    @classmethod
-    def from_json(cls, data: Any) -> Fault:
-        if not isinstance(data, dict):
-            raise ValueError("a fault must be a JSON object")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown fault fields: {sorted(unknown)}")
-        if not isinstance(data.get("headers", {}), dict) or not isinstance(data.get("error", {}), dict):
-            raise ValueError("a fault's headers and error must be JSON objects")
-        fault = cls(**data)
-        if fault.status is not None and not 400 <= fault.status <= 599:
-            raise ValueError("a fault's status must be from 400 to 599")
-        if fault.fail_rate is not None and not 0.0 <= fault.fail_rate <= 1.0:
-            raise ValueError("fail_rate must be from 0 to 1")
-        return fault
-
-    def to_json(self) -> dict[str, Any]:
-        defaults = Fault()
-        return {
-            f.name: getattr(self, f.name)
-            for f in dataclasses.fields(self)
-            if getattr(self, f.name) != getattr(defaults, f.name)
-        } | ({"headers": dict(self.headers)} if self.headers else {})
-
-
-@dataclass(slots=True, frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    headers: Headers
-    body: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        try:
-            body: Any = orjson.loads(self.body) if self.body else None
-        except orjson.JSONDecodeError:
-            body = self.body.decode("utf-8", "replace")
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in self.headers}
-        return {"method": self.method, "path": self.path, "headers": headers, "body": body}
-
-
-_ERROR_TYPES = {
-    400: ("invalid_request_error", None),
-    401: ("invalid_request_error", "invalid_api_key"),
-    403: ("invalid_request_error", None),
-    404: ("invalid_request_error", None),
-    429: ("requests", "rate_limit_exceeded"),
-}
-_ERROR_MESSAGES = {
-    429: "Rate limit reached for requests. Please try again in 1s.",
-    500: "The server had an error while processing your request. Sorry about that!",
-    502: "Bad gateway.",
-    503: "The engine is currently overloaded, please try again later.",
-}
-
-
-def fault_error(status: int) -> bytes:
-    type_, code = _ERROR_TYPES.get(status, ("server_error", None))
-    message = _ERROR_MESSAGES.get(status, f"Mock fault: status {status}.")
-    return bodies.error_body(message, type_, None, code)
-
-
-async def read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-async def wait_for_disconnect(receive: Receive) -> None:
-    """Block until the client goes away: a hung upstream never answers, but frees its task then."""
-    while (await receive())["type"] != "http.disconnect":
-        pass
-
-
-async def _until_disconnect(work: Coroutine[Any, Any, None], receive: Receive) -> None:
-    task = asyncio.ensure_future(work)
-    watcher = asyncio.ensure_future(wait_for_disconnect(receive))
-    try:
-        await asyncio.wait({task, watcher}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for t in (task, watcher):
-            if not t.done():
-                t.cancel()
-        await asyncio.gather(task, watcher, return_exceptions=True)
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()  # type: ignore[misc]
-
-
-async def send_json(send: Send, status: int, body: bytes, headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    start = [JSON_TYPE, (b"content-length", str(len(body)).encode()), *headers]
-    await send({"type": "http.response.start", "status": status, "headers": start})
-    await send({"type": "http.response.body", "body": body})
-
-
-def _header(scope: Scope, name: bytes) -> bytes | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return bytes(value)
-    return None
 
 
 class MockOpenAI:
@@ -308,7 +149,7 @@ class MockOpenAI:
         if config.record:
             self._requests.append(RecordedRequest(method, path, list(scope["headers"]), body))
         request_id = (b"x-request-id", b"req_" + os.urandom(12).hex().encode())
-        if self._expected_auth is not None and _header(scope, b"authorization") != self._expected_auth:
+        if self._expected_auth is not None and header(scope, b"authorization") != self._expected_auth:
             message = (
                 "Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys."
             )
@@ -341,7 +182,9 @@ class MockOpenAI:
             await send_json(send, 404, error, [request_id])
             return
         cut = fault.cut_after_chunks if fault is not None else None
-        if isinstance(result, bodies.StreamPlan):
+        if fault is not None and fault.garbage:
+            work = self._garbage(send, isinstance(result, bodies.StreamPlan), delay, request_id)
+        elif isinstance(result, bodies.StreamPlan):
             work = self._stream(send, result, delay, cut, request_id)
         else:
             work = self._answer(send, result, delay, cut, request_id)
@@ -349,7 +192,7 @@ class MockOpenAI:
         if delay or config.ttft or config.chunk_delay:
             # A slow answer stops when its client leaves, as a real upstream's does; with no
             # delay there is nothing to stop, and the benchmarks' fast path stays one task.
-            await _until_disconnect(work, receive)
+            await until_disconnect(work, receive)
         else:
             await work
 
@@ -369,7 +212,7 @@ class MockOpenAI:
             body = orjson.dumps({"error": {"param": None, "code": None, **fault.error}})
         else:
             body = fault_error(fault.status)
-        extra = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in fault.headers.items()]
+        extra = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in fault.response_headers().items()]
         await send_json(send, fault.status, body, [request_id, *extra])
 
     async def _answer(
@@ -407,6 +250,18 @@ class MockOpenAI:
                 await asyncio.sleep(chunk_delay)
             await send({"type": "http.response.body", "body": data, "more_body": True})
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _garbage(self, send: Send, stream: bool, delay: float, request_id: tuple[bytes, bytes]) -> None:
+        """A 200 whose body (or first stream event) is not JSON: an upstream answering garbage."""
+        wait = self.config.ttft + delay
+        if wait > 0:
+            await asyncio.sleep(wait)
+        if not stream:
+            await send_json(send, 200, b"<html>not json", [request_id])
+            return
+        headers = [SSE_TYPE, (b"cache-control", b"no-cache"), request_id]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"data: {not json\n\ndata: [DONE]\n\n"})
 
     # -- API handlers: parsed request in, body dict or stream plan out --------------------------
 
@@ -514,58 +369,11 @@ class _NotFoundError(Exception):
     pass
 
 
-class _DropCutWarning(logging.Filter):
-    """uvicorn logs an error for each deliberately cut response; here that is the point."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "without completing response" not in record.getMessage()
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description="Run the mock OpenAI upstream on uvicorn.")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=9100)
-    parser.add_argument("--ttft-ms", type=float, default=0.0, help="time to first token")
-    parser.add_argument("--chunk-ms", type=float, default=0.0, help="delay between stream chunks")
-    parser.add_argument("--chunks", type=int, default=10, help="content chunks per stream")
-    parser.add_argument("--reply", default=DEFAULT_REPLY)
-    parser.add_argument("--echo", action="store_true", help="reply with the last user message")
-    parser.add_argument("--api-key", default=None, help="answer 401 unless this bearer key is sent")
-    parser.add_argument("--models", default=",".join(DEFAULT_MODELS), help="comma-separated model ids")
-    parser.add_argument("--check-models", action="store_true", help="404 for models not listed")
-    parser.add_argument("--record", action="store_true", help="keep requests for GET /_mock/requests")
-    parser.add_argument("--log-level", default="warning")
-    return parser
-
-
 def main(argv: list[str] | None = None) -> None:
-    import uvicorn
+    """Run the mock on uvicorn (``python -m modelrail.testing.mock_openai --help``)."""
+    from modelrail.testing.mock_cli import main as run
 
-    args = build_parser().parse_args(argv)
-    config = MockConfig(
-        reply=args.reply,
-        echo=args.echo,
-        chunks=args.chunks,
-        ttft=args.ttft_ms / 1000,
-        chunk_delay=args.chunk_ms / 1000,
-        models=tuple(m for m in args.models.split(",") if m),
-        api_key=args.api_key,
-        check_models=args.check_models,
-        record=args.record,
-    )
-    logging.getLogger("uvicorn.error").addFilter(_DropCutWarning())
-    uvicorn.run(
-        MockOpenAI(config),
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level=args.log_level,
-        lifespan="on",
-        # A hung fault never ends by itself; don't let it hold up shutdown.
-        timeout_graceful_shutdown=1,
-    )
+    run(argv)
 
 
 if __name__ == "__main__":

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncGenerator
-from typing import ClassVar
+from collections.abc import AsyncGenerator, AsyncIterator
 
 from modelrail.errors import InternalError, Overloaded
 from modelrail.protocol import openai as oa
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.base import Call, Capabilities, Provider, ProviderConfig
+from modelrail.providers.base import Call, Provider, ProviderConfig
+from modelrail.providers.batches import Chunks, one_by_one
 from modelrail.providers.local import wire
 from modelrail.providers.local.config import LocalConfig
 from modelrail.providers.local.engine import Engine, Kind
@@ -26,7 +26,6 @@ class LocalProvider(Provider):
 
     kind = "local"
     config_model = LocalConfig
-    capabilities: ClassVar[Capabilities] = Capabilities(chat=True, completions=True, embeddings=False)
 
     def __init__(self, config: ProviderConfig) -> None:
         assert isinstance(config, LocalConfig)
@@ -53,14 +52,19 @@ class LocalProvider(Provider):
 
     async def chat(self, call: Call) -> JSONObject:
         reply = wire.ChatReply()
-        async with contextlib.aclosing(self.chat_stream(call)) as chunks:
+        async with contextlib.aclosing(self._chat_chunks(call)) as chunks:
             async for chunk in chunks:
                 reply.add(chunk)
         return oa.chat_completion(
             id=f"chatcmpl-{call.request_id}", model=call.model, choices=[reply.choice()], usage=reply.usage
         )
 
-    async def chat_stream(self, call: Call) -> AsyncGenerator[JSONObject, None]:
+    def stream(self, call: Call) -> AsyncIterator[Chunks]:
+        if call.endpoint == "completions":
+            return one_by_one(self._completion_chunks(call))
+        return one_by_one(self._chat_chunks(call))
+
+    async def _chat_chunks(self, call: Call) -> AsyncGenerator[JSONObject, None]:
         assert isinstance(call.params, oa.ChatCompletionRequest)
         body = wire.chat_body(call.params, call.body)
         cid, created = f"chatcmpl-{call.request_id}", int(time.time())
@@ -93,7 +97,7 @@ class LocalProvider(Provider):
         text: list[str] = []
         finish: oa.FinishReason = "stop"
         usage = oa.usage_dict(0, 0)
-        async with contextlib.aclosing(self.completion_stream(call)) as chunks:
+        async with contextlib.aclosing(self._completion_chunks(call)) as chunks:
             async for chunk in chunks:
                 if chunk.get("usage") is not None:
                     usage = chunk["usage"]
@@ -107,7 +111,7 @@ class LocalProvider(Provider):
             usage=usage,
         )
 
-    async def completion_stream(self, call: Call) -> AsyncGenerator[JSONObject, None]:
+    async def _completion_chunks(self, call: Call) -> AsyncGenerator[JSONObject, None]:
         assert isinstance(call.params, oa.CompletionRequest)
         body = wire.completion_body(call.params, call.body)
         cid, created = f"cmpl-{call.request_id}", int(time.time())

@@ -11,7 +11,7 @@ import pytest
 from modelrail.errors import UpstreamTimeout
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Timeouts
-from modelrail.router.timeouts import rest_of
+from modelrail.providers.deadlines import rest_of
 
 
 async def _chunks(gaps: list[float], closed: list[bool] | None = None) -> AsyncIterator[JSONObject]:
@@ -87,7 +87,7 @@ def _ttft(first_token: float) -> Timeouts:
 
 
 async def test_a_call_past_its_deadline_is_a_timeout_and_leaves_the_task_uncancelled() -> None:
-    from modelrail.router.timeouts import bounded, first_chunk
+    from modelrail.providers.deadlines import bounded, first_chunk
 
     with pytest.raises(UpstreamTimeout, match=r"did not answer within 0\.05"):
         await bounded(asyncio.sleep(5), _ttft(0.05))
@@ -104,7 +104,7 @@ async def test_a_call_past_its_deadline_is_a_timeout_and_leaves_the_task_uncance
 
 
 async def test_an_outside_cancellation_of_a_call_is_not_a_timeout() -> None:
-    from modelrail.router.timeouts import bounded, first_chunk
+    from modelrail.providers.deadlines import bounded, first_chunk
 
     for call in (lambda: bounded(asyncio.sleep(5), _ttft(0.2)), lambda: first_chunk(_chunks([5.0]), _ttft(0.2))):
         task = asyncio.create_task(call())

@@ -1,7 +1,9 @@
 """Deadlines on upstream calls: time to first token, idle time between chunks, and total.
 
-The stream helpers are generic: the router passes batches of chunks through them (one deadline
-check per batch), tests may pass single chunks."""
+The connect deadline is the transport's (providers/transport.py); these three bound any provider,
+HTTP or in-process, so the router applies them around every call. The stream helpers are generic:
+the router passes batches of chunks through them (one deadline check per batch), tests may pass
+single chunks."""
 
 from __future__ import annotations
 

@@ -59,6 +59,10 @@ LIMITS: tuple[LimitSpec, ...] = (
     LimitSpec("rpm", "requests", "minute", "Requests per minute."),
     LimitSpec("tpm", "tokens", "minute", "Tokens per minute."),
     LimitSpec("max_concurrency", "concurrency", None, "Requests in flight at once."),
+    LimitSpec("rph", "requests", "hour", "Requests per hour (a fixed clock hour, UTC)."),
+    LimitSpec("tph", "tokens", "hour", "Tokens per hour (a fixed clock hour, UTC)."),
+    LimitSpec("rpd", "requests", "day", "Requests per day (a UTC calendar day)."),
+    LimitSpec("tpd", "tokens", "day", "Tokens per day (a UTC calendar day)."),
 )
 
 NAMES: tuple[str, ...] = tuple(s.name for s in LIMITS)

@@ -54,12 +54,12 @@ class Limits:
             raise AttributeError(name)
         return self.values[index]
 
-    def set(self) -> list[tuple[LimitSpec, int]]:
+    def items(self) -> list[tuple[LimitSpec, int]]:
         """The limits that have a value, in the schema's order."""
         return [(spec, v) for spec, v in zip(LIMITS, self.values, strict=True) if v is not None]
 
     def __repr__(self) -> str:
-        return "Limits(" + ", ".join(f"{s.name}={v}" for s, v in self.set()) + ")"
+        return "Limits(" + ", ".join(f"{s.name}={v}" for s, v in self.items()) + ")"
 
 
 @dataclass(frozen=True, slots=True)

@@ -134,12 +134,14 @@ class LimitsAdmission:
             # to the next: once for a plan of per-minute limits.
             seconds, number = 0.0, ""
             for rate in plan.rates:
-                key = rate.key
-                if rate.window:
-                    if rate.window != seconds:
-                        seconds = rate.window
-                        number = str(int(now // seconds))
-                    key += number
+                window = rate.window
+                if window:
+                    if window != seconds:
+                        seconds = window
+                        number = str(int(now // window))
+                    key = rate.key + number
+                else:
+                    key = rate.key
                 checks.append(Check(key, tokens if rate.counts_tokens else 1, rate.slot.limit, rate.ttl))
             res.slots.extend(plan.slots)
         if plan.budgets:
@@ -169,7 +171,7 @@ class LimitsAdmission:
         for scope, who, lim in scoped:
             if who is None or lim is None:
                 continue
-            for spec, value in lim.set():
+            for spec, value in lim.items():
                 slot = _Slot(scope, who, spec.unit, value, spec=spec, window=spec.seconds)
                 if spec.window is None:
                     rate = _Rate(slot, f"rl:{scope}:{who}:{spec.tag}", 0.0, False, self.settings.concurrency_ttl_s)

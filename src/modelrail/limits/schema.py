@@ -7,7 +7,8 @@ state keys, the text of a 429 and the ``x-ratelimit-*`` headers.
 
 Adding a limit is one entry here plus an Alembic revision that adds its column to ``teams`` and
 ``api_keys`` (a test compares the migrated database with the models). Names are public (JSON
-fields, config keys, CLI options, column names): never rename one.
+fields, config keys, CLI options, column names): never rename one. A name is a Python identifier
+other than ``values`` and ``items`` (attributes of ``Limits``).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import pytest
 from starlette.routing import Route
 
 from modelrail.api.admin.app import PREFIX
+from modelrail.limits.schema import NAMES
 from tests.keys_support import MASTER_KEY, bearer, key_app, running, sdk, unique
 from tests.secrets_registry import SecretsGuard
 
@@ -58,7 +59,9 @@ async def test_team_and_key_crud_over_http(client: httpx.AsyncClient, secrets_gu
     team = await new_team(client, limits={"rpm": 30}, budget={"usd": 10, "period": "month"}, metadata={"cc": "42"})
     assert team["limits"]["rpm"] == 30 and team["budget"]["usd"] == 10 and team["metadata"] == {"cc": "42"}
     r = await client.patch(f"/admin/v1/teams/{team['name']}", json={"limits": {"tpm": 500}}, headers=ADMIN)
-    assert r.status_code == 200 and r.json()["limits"] == {"rpm": 30, "tpm": 500, "max_concurrency": None}
+    # Every limit of the schema is in the view; those never set are null.
+    unset = dict.fromkeys(NAMES)
+    assert r.status_code == 200 and r.json()["limits"] == {**unset, "rpm": 30, "tpm": 500, "max_concurrency": None}
     assert team["id"] in [t["id"] for t in (await client.get("/admin/v1/teams", headers=ADMIN)).json()]
 
     key = await new_key(client, secrets_guard, team=team["id"], models=["fake-*"], env="prod", expires_in_seconds=3600)

@@ -26,6 +26,7 @@ from modelrail.auth.key_secret import looks_like_key
 from modelrail.auth.master_key import MASTER
 from modelrail.auth.principal import Budget, BudgetPeriod, Limits, Principal, Scopes
 from modelrail.errors import AuthenticationFailed, Overloaded
+from modelrail.limits.schema import values_of
 from modelrail.store.keys import KeyStore, ResolvedKey
 from modelrail.store.models import LimitsColumns
 
@@ -227,7 +228,7 @@ def principal_of(resolved: ResolvedKey) -> Principal:
 
 
 def _limits(row: LimitsColumns) -> Limits:
-    return Limits(rpm=row.rpm, tpm=row.tpm, max_concurrency=row.max_concurrency)
+    return Limits(**values_of(row))
 
 
 def _budget(row: LimitsColumns) -> Budget | None:

@@ -10,6 +10,8 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Literal
 
+from modelrail.limits.schema import INDEX, LIMITS, NAMES, LimitSpec
+
 BudgetPeriod = Literal["day", "month", "total"]
 
 
@@ -28,13 +30,36 @@ class Scopes:
         return not self.endpoints or endpoint in self.endpoints
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False, repr=False)
 class Limits:
-    """Rate limits of one key or one team."""
+    """Rate limits of one key, team or model alias: a value for each limit of the schema
+    (:data:`modelrail.limits.schema.LIMITS`), ``None`` for no limit.
 
-    rpm: int | None = None
-    tpm: int | None = None
-    max_concurrency: int | None = None
+    Built by name (``Limits(rpm=60, tpd=100_000)``) and read by name (``limits.rpm``); the values
+    are kept in the schema's order, so adding a limit to the schema needs no change here.
+    """
+
+    values: tuple[int | None, ...]
+
+    def __init__(self, **limits: int | None) -> None:
+        unknown = limits.keys() - INDEX.keys()
+        if unknown:
+            raise TypeError(f"unknown limit(s): {', '.join(sorted(unknown))}")
+        object.__setattr__(self, "values", tuple(limits.get(name) for name in NAMES))
+
+    def __getattr__(self, name: str) -> int | None:
+        # Only called when ordinary lookup fails, i.e. for a limit's name.
+        index = INDEX.get(name)
+        if index is None:
+            raise AttributeError(name)
+        return self.values[index]
+
+    def items(self) -> list[tuple[LimitSpec, int]]:
+        """The limits that have a value, in the schema's order."""
+        return [(spec, v) for spec, v in zip(LIMITS, self.values, strict=True) if v is not None]
+
+    def __repr__(self) -> str:
+        return "Limits(" + ", ".join(f"{s.name}={v}" for s, v in self.items()) + ")"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,1 +1,1 @@
-"""Rate limits: RPM, TPM and concurrency per key, team and model, counted in the shared state."""
+"""Rate limits (declared in :mod:`modelrail.limits.schema`) per key, team and model, counted in the shared state."""

@@ -1,5 +1,5 @@
-"""Admission: rate limits (RPM, TPM, concurrency per key, team and model) and budget reservations,
-checked and reserved in one atomic call to the shared state, and corrected at completion.
+"""Admission: rate limits (each limit of ``limits/schema.py`` per key, team and model) and budget
+reservations, checked and reserved in one atomic call to the shared state, and corrected at completion.
 
 Tokens are reserved at admission (prompt estimate + expected output) and corrected to the true
 count when the request settles; a budget reserves the worst case (prompt x input price + max
@@ -19,15 +19,15 @@ from modelrail.budgets.alerts import Alerts
 from modelrail.budgets.periods import period_of
 from modelrail.context import RequestContext
 from modelrail.errors import QuotaExceeded, RateLimited, StateUnavailable
-from modelrail.limits.config import LimitsSettings, RateLimit
+from modelrail.limits.config import LimitsSettings
 from modelrail.limits.headers import set_rate_headers
+from modelrail.limits.schema import LimitSpec, values_of
 from modelrail.state.base import Check, Denied, StateBackend
 from modelrail.usage.meter import Meter
 from modelrail.usage.pricing import NANO, to_nano
 
 log = logging.getLogger("modelrail.limits")
 
-WINDOW = 60.0
 _SCOPES = {"k": "key", "t": "team", "m": "model"}
 
 
@@ -36,13 +36,16 @@ class _Slot(NamedTuple):
 
     scope: str  # k / t / m
     id: str
-    kind: str  # requests / tokens / concurrency / budget
+    kind: str  # requests / tokens / concurrency (a limit's unit) / budget
     limit: int
     budget: Budget | None = None
     period_id: str = ""
     period_left: float | None = None
     # For a budget: nano-dollars spent below which none of its alert thresholds is reached.
     first_alert: int | None = None
+    # For a rate limit: its declaration, and its window in seconds (0: none) for the headers.
+    spec: LimitSpec | None = None
+    window: float = 0.0
 
 
 @dataclass(slots=True)
@@ -56,11 +59,11 @@ class Reservation:
 
 
 class _Rate(NamedTuple):
-    """One rate-limit check of a plan: its key (the minute is appended to a windowed one)."""
+    """One rate-limit check of a plan: its key (the window's number is appended to a windowed one)."""
 
     slot: _Slot
     key: str
-    windowed: bool
+    window: float  # seconds; 0: no window (concurrency)
     counts_tokens: bool
     ttl: float
 
@@ -127,9 +130,18 @@ class LimitsAdmission:
         res = Reservation(prompt, tokens, plan=plan)
         checks = res.checks
         if plan.rates:
-            minute = str(int(now // WINDOW))
+            # The window's number is worked out again only where the window changes from one check
+            # to the next: once for a plan of per-minute limits.
+            seconds, number = 0.0, ""
             for rate in plan.rates:
-                key = rate.key + minute if rate.windowed else rate.key
+                window = rate.window
+                if window:
+                    if window != seconds:
+                        seconds = window
+                        number = str(int(now // window))
+                    key = rate.key + number
+                else:
+                    key = rate.key
                 checks.append(Check(key, tokens if rate.counts_tokens else 1, rate.slot.limit, rate.ttl))
             res.slots.extend(plan.slots)
         if plan.budgets:
@@ -145,7 +157,7 @@ class LimitsAdmission:
             outcome = await self.state.reserve(checks)
             if isinstance(outcome, Denied):
                 raise self._refusal(res.slots[outcome.at], outcome, now)
-            set_rate_headers(ctx.response_headers, res.slots, outcome, now, WINDOW, at=plan.headers_at)
+            set_rate_headers(ctx.response_headers, res.slots, outcome, now, at=plan.headers_at)
         self._pending[id(ctx)] = res
 
     def _plan(self, p: Principal, alias: str) -> _Plan:
@@ -153,21 +165,21 @@ class LimitsAdmission:
         scoped: tuple[tuple[str, str | None, Limits | None], ...] = (
             ("k", p.key_id, p.key_limits),
             ("t", p.team_id, p.team_limits),
-            ("m", alias, _limits(model_limits) if model_limits else None),
+            ("m", alias, Limits(**values_of(model_limits)) if model_limits else None),
         )  # fmt: skip
         rates: list[_Rate] = []
         for scope, who, lim in scoped:
             if who is None or lim is None:
                 continue
-            if lim.rpm is not None:
-                slot = _Slot(scope, who, "requests", lim.rpm)
-                rates.append(_Rate(slot, f"rl:{scope}:{who}:r:", True, False, WINDOW + 1))
-            if lim.tpm is not None:
-                slot = _Slot(scope, who, "tokens", lim.tpm)
-                rates.append(_Rate(slot, f"rl:{scope}:{who}:t:", True, True, WINDOW + 1))
-            if lim.max_concurrency is not None:
-                slot = _Slot(scope, who, "concurrency", lim.max_concurrency)
-                rates.append(_Rate(slot, f"rl:{scope}:{who}:c", False, False, self.settings.concurrency_ttl_s))
+            for spec, value in lim.items():
+                slot = _Slot(scope, who, spec.unit, value, spec=spec, window=spec.seconds)
+                if spec.window is None:
+                    rate = _Rate(slot, f"rl:{scope}:{who}:{spec.tag}", 0.0, False, self.settings.concurrency_ttl_s)
+                else:
+                    # A windowed key names its window (``...:r:<minute>``); it outlives it by a second.
+                    key = f"rl:{scope}:{who}:{spec.tag}:"
+                    rate = _Rate(slot, key, spec.seconds, spec.unit == "tokens", spec.seconds + 1)
+                rates.append(rate)
         budgets: list[_BudgetCheck] = []
         for scope, who, budget in (("k", p.key_id, p.key_budget), ("t", p.team_id, p.team_budget)):
             if who is None or budget is None:
@@ -259,14 +271,10 @@ class LimitsAdmission:
                 f"${denied.current / NANO:.6f} is spent or reserved.",
                 headers=headers,
             )
-        if slot.kind == "concurrency":
-            retry = 1.0
-            what = "concurrent requests"
-        else:
-            retry = WINDOW - now % WINDOW
-            what = f"{slot.kind} per minute"
+        assert slot.spec is not None
+        retry = slot.window - now % slot.window if slot.window else 1.0
         return RateLimited(
-            f"Rate limit reached for {what} on {who}: limit {slot.limit}, used {denied.current}. "
+            f"Rate limit reached for {slot.spec.phrase} on {who}: limit {slot.limit}, used {denied.current}. "
             f"Try again in {retry:.1f}s.",
             headers={"retry-after": str(max(1, round(retry)))},
         )
@@ -277,7 +285,3 @@ def _output_cap(ctx: RequestContext) -> int | None:
     fn = getattr(params, "output_cap", None)
     cap = fn() if fn is not None else getattr(params, "max_tokens", None)
     return int(cap) if cap is not None else None
-
-
-def _limits(rate: RateLimit) -> Limits:
-    return Limits(rate.rpm, rate.tpm, rate.max_concurrency)

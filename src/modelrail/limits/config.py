@@ -1,19 +1,31 @@
-"""The ``limits:`` config section: per-model (deployment) limits and reservation defaults."""
+"""The ``limits:`` config section: per-model (alias) limits and reservation defaults."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelrail.limits.schema import limits_model
 
-class RateLimit(BaseModel):
+
+class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    rpm: int | None = Field(default=None, ge=0)
-    tpm: int | None = Field(default=None, ge=0)
-    max_concurrency: int | None = Field(default=None, ge=0)
 
 
-class LimitsSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+if TYPE_CHECKING:
+
+    class RateLimit(_Section):
+        """One field per limit of the schema (``modelrail.limits.schema``), built from it below."""
+
+        def __getattr__(self, name: str) -> int | None: ...
+
+else:
+    # 0 is allowed here: it switches an alias off.
+    RateLimit = limits_model("RateLimit", _Section, minimum=0, module=__name__)
+
+
+class LimitsSettings(_Section):
     # Keyed by model alias (all of its deployments together) so modelrail stays inside a provider's quota.
     models: dict[str, RateLimit] = Field(default_factory=dict)
     # Output tokens a request is assumed to use when it sets no max_tokens: for TPM reservations...

@@ -1,7 +1,8 @@
 """Per-deployment rate limits: ``rpm`` and ``tpm`` on a ``models:`` entry, the provider's own quota
 for that key or region.
 
-Counted in the shared state (one fixed one-minute window, like the key/team/model limits), so
+Counted in the shared state (fixed windows, those of ``rpm`` and ``tpm`` in the limits schema, like
+the key/team/model limits), so
 every worker and replica keeps one deployment inside its quota together. Counted per attempt, not
 per client request: a retry or a fallback is another call to that upstream, and the upstream counts
 it. A deployment without room is skipped like one with an open breaker.
@@ -21,13 +22,16 @@ from typing import NamedTuple
 
 from modelrail.context import RequestContext, Usage
 from modelrail.errors import RateLimited, StateUnavailable, UpstreamUnavailable
+from modelrail.limits.schema import BY_NAME
 from modelrail.router.deployment import Deployment
 from modelrail.state.base import Check, Denied, StateBackend
 from modelrail.usage.estimate import Estimator
 
 log = logging.getLogger("modelrail.router")
 
-WINDOW = 60.0
+# A deployment's ``rpm`` and ``tpm`` are the schema's: their windows come from it.
+_REQUESTS = BY_NAME["rpm"].seconds
+_TOKENS = BY_NAME["tpm"].seconds
 
 
 class Grant(NamedTuple):
@@ -72,19 +76,19 @@ class DeploymentQuota:
     async def reserve(self, ctx: RequestContext, dep: Deployment) -> Grant | float:
         """The grant, or seconds until the deployment's window ends (it has no room now)."""
         now = self._clock()
-        minute = int(now // WINDOW)
         checks: list[Check] = []
         if dep.rpm is not None:
-            checks.append(Check(f"rl:d:{dep.id}:r:{minute}", 1, dep.rpm, WINDOW + 1))
+            checks.append(Check(f"rl:d:{dep.id}:r:{int(now // _REQUESTS)}", 1, dep.rpm, _REQUESTS + 1))
         grant = Grant("", 0)
         if dep.tpm is not None:
-            grant = Grant(f"rl:d:{dep.id}:t:{minute}", self.tokens(ctx))
-            checks.append(Check(grant.key, grant.tokens, dep.tpm, WINDOW + 1))
+            grant = Grant(f"rl:d:{dep.id}:t:{int(now // _TOKENS)}", self.tokens(ctx))
+            checks.append(Check(grant.key, grant.tokens, dep.tpm, _TOKENS + 1))
         if not checks:
             return grant
         outcome = await self.state.reserve(checks)
         if isinstance(outcome, Denied):
-            return WINDOW - now % WINDOW
+            window = _REQUESTS if outcome.at == 0 and dep.rpm is not None else _TOKENS
+            return window - now % window
         return grant
 
     async def settle(self, grant: Grant, usage: Usage | None) -> None:
@@ -95,7 +99,7 @@ class DeploymentQuota:
         if delta == 0:
             return
         try:
-            await self.state.adjust([Check(grant.key, delta, None, WINDOW + 1)])
+            await self.state.adjust([Check(grant.key, delta, None, _TOKENS + 1)])
         except StateUnavailable as exc:
             # The answer is in hand; the counter stays at the estimate until its window ends.
             log.error("correcting the token count of %s failed: %s", grant.key, exc.message)

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from modelrail.auth.key_secret import KeyHasher, display_of, new_secret
 from modelrail.errors import Conflict, InvalidRequest, NotFound
+from modelrail.limits.schema import NAMES, values_of
 from modelrail.store.db import Database
 from modelrail.store.models import ApiKey, AuditEvent, KeySecret, LimitsColumns, StoreGeneration, Team, utcnow
 from modelrail.store.views import (
@@ -333,7 +334,9 @@ async def _key(s: AsyncSession, ref: str) -> ApiKey:
 
 
 def _set_limits(row: LimitsColumns, limits: LimitsIn, budget: BudgetIn | None) -> None:
-    row.rpm, row.tpm, row.max_concurrency = limits.rpm, limits.tpm, limits.max_concurrency
+    # The view and the row have one field per limit, both named as the schema names it.
+    for name in NAMES:
+        setattr(row, name, getattr(limits, name))
     _set_budget(row, budget)
 
 
@@ -353,7 +356,7 @@ def _patch_limits(row: LimitsColumns, limits: LimitsIn | None, budget: BudgetIn 
 
 
 def limits_of(row: LimitsColumns) -> LimitsIn:
-    return LimitsIn(rpm=row.rpm, tpm=row.tpm, max_concurrency=row.max_concurrency)
+    return LimitsIn.model_construct(None, **values_of(row))
 
 
 def budget_of(row: LimitsColumns) -> BudgetIn | None:

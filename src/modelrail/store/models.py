@@ -13,6 +13,8 @@ from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Index, Int
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from modelrail.limits.schema import LIMITS
+
 # Autoincrement needs INTEGER on SQLite and BIGINT suits PostgreSQL.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 
@@ -45,14 +47,21 @@ class Base(DeclarativeBase):
 
 
 class LimitsColumns:
-    """Limits and a budget, shared by teams and keys. ``None`` means no limit."""
+    """Limits and a budget, shared by teams and keys.
 
-    rpm: Mapped[int | None] = mapped_column(Integer)
-    tpm: Mapped[int | None] = mapped_column(Integer)
-    max_concurrency: Mapped[int | None] = mapped_column(Integer)
+    One nullable integer column per limit of the schema (``modelrail.limits.schema``), named as the
+    limit and added just below; ``None`` means no limit.
+    """
+
     budget_usd: Mapped[float | None] = mapped_column(Float)
     budget_period: Mapped[str] = mapped_column(String(8), default="month")
     budget_alerts: Mapped[list[float]] = mapped_column(JSON, default=lambda: [0.5, 0.8, 1.0])
+
+
+# Declarative copies a mixin's columns into each table that inherits it, so they are set before
+# Team and ApiKey are declared.
+for _spec in LIMITS:
+    setattr(LimitsColumns, _spec.name, mapped_column(Integer, nullable=True))
 
 
 class Team(LimitsColumns, Base):

@@ -7,9 +7,11 @@ or rotated.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from modelrail.limits.schema import limits_model
 
 KeyKind = Literal["regular", "admin"]
 KeyEnv = Literal["dev", "staging", "prod"]
@@ -22,10 +24,16 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class LimitsIn(_Body):
-    rpm: int | None = Field(default=None, ge=1, description="Requests per minute.")
-    tpm: int | None = Field(default=None, ge=1, description="Tokens per minute.")
-    max_concurrency: int | None = Field(default=None, ge=1, description="Requests in flight at once.")
+if TYPE_CHECKING:
+
+    class LimitsIn(_Body):
+        """One field per limit of the schema (``modelrail.limits.schema``), built from it below."""
+
+        def __getattr__(self, name: str) -> int | None: ...
+
+else:
+    # The limits of a key or a team, in and out. 0 is refused: it would refuse every request.
+    LimitsIn = limits_model("LimitsIn", _Body, minimum=1, module=__name__)
 
 
 class BudgetIn(_Body):

@@ -7,7 +7,6 @@ import csv
 import importlib
 import io
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -15,26 +14,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from modelrail.cli.config import ConfigOption, err, load
 from modelrail.limits.stages import ledger_url
-from modelrail.settings import ConfigError, Settings, load_settings
+from modelrail.settings import Settings
 from modelrail.usage.reports import GroupBy, parse_since, spend, usage_by
 
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="YAML config file. Without it, the embedded default.", envvar="MODELRAIL_CONFIG"
-    ),
-]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 CsvOption = Annotated[bool, typer.Option("--csv", help="Print CSV.")]
-
-
-def _settings(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        Console(stderr=True).print(f"[bold red]config error[/]\n{exc}", highlight=False)
-        raise typer.Exit(2) from None
 
 
 def _emit(rows: list[dict[str, Any]], columns: list[str], title: str, as_json: bool, as_csv: bool) -> None:
@@ -72,7 +58,7 @@ async def _with_engine(settings: Settings, fn: Any) -> Any:
     except (DBAPIError, OSError) as exc:
         # Most often: no request has been served yet, so the ledger table does not exist.
         where = engine.url.render_as_string(hide_password=True)
-        Console(stderr=True).print(f"cannot read the ledger at {where}: {exc.__class__.__name__}", highlight=False)
+        err().print(f"cannot read the ledger at {where}: {exc.__class__.__name__}", highlight=False)
         raise typer.Exit(1) from None
     finally:
         await engine.dispose()
@@ -92,7 +78,7 @@ def usage(
         start = parse_since(since)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    settings = _settings(config)
+    settings = load(config)
     group: GroupBy = by  # type: ignore[assignment]
     rows = asyncio.run(_with_engine(settings, lambda e: usage_by(e, group, start)))
     columns = [by, "requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_usd"]
@@ -109,7 +95,7 @@ def spend_command(
     """Spend per key and team in the current budget period, against the budget."""
     if period not in ("day", "month", "total"):
         raise typer.BadParameter("--period must be day, month or total")
-    settings = _settings(config)
+    settings = load(config)
     budgets = asyncio.run(_budgets(settings))
     rows = asyncio.run(_with_engine(settings, lambda e: spend(e, budgets, period)))
     columns = ["scope", "id", "period", "spend_usd", "budget_usd", "used_percent"]
@@ -131,7 +117,7 @@ async def _budgets(settings: Settings) -> dict[tuple[str, str], tuple[float, str
                 if budget is not None:
                     out[(scope, str(item.id))] = (float(budget.usd), str(budget.period))
     except Exception as exc:
-        Console(stderr=True).print(f"(budgets unavailable: {type(exc).__name__})", highlight=False)
+        err().print(f"(budgets unavailable: {type(exc).__name__})", highlight=False)
     finally:
         close = getattr(getattr(store, "db", None), "close", None)
         if close is not None:

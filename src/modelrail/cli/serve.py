@@ -1,53 +1,21 @@
-"""The ``modelrail`` command."""
+"""``modelrail serve``, ``models``, ``check`` and ``version``: running and inspecting a config."""
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from modelrail import __version__, cli_admin
+from modelrail import __version__
 from modelrail.auth.master_key import KEY_FILE, load_or_create_master_key
-from modelrail.cli_usage import spend_command, usage
-from modelrail.settings import ConfigError, Settings, load_settings
-
-app = typer.Typer(
-    add_completion=False, no_args_is_help=True, help="modelrail: one OpenAI-compatible API for many models."
-)
-
-app.add_typer(cli_admin.keys_app, name="keys")
-app.add_typer(cli_admin.teams_app, name="teams")
-app.command("migrate")(cli_admin.migrate)
-
-app.command("usage")(usage)
-app.command("spend")(spend_command)
-
-CONFIG_ENV = "MODELRAIL_CONFIG"
-
-ConfigOption = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="YAML config file. Without it, the embedded default.", envvar=CONFIG_ENV),
-]
+from modelrail.cli.config import CONFIG_ENV, ConfigOption, config_error, err, load
+from modelrail.settings import ConfigError
 
 
-def _err() -> Console:
-    return Console(stderr=True)
-
-
-def _load(config: Path | None) -> Settings:
-    try:
-        return load_settings(config)
-    except ConfigError as exc:
-        _err().print(f"[bold red]config error[/]\n{exc}", highlight=False)
-        raise typer.Exit(2) from None
-
-
-@app.command()
 def serve(
     config: ConfigOption = None,
     host: Annotated[str | None, typer.Option(help="Address to bind (default from config: 127.0.0.1).")] = None,
@@ -55,22 +23,21 @@ def serve(
     workers: Annotated[int | None, typer.Option(help="Worker processes (default from config: 1).")] = None,
 ) -> None:
     """Run the API server."""
-    settings = _load(config)
+    settings = load(config)
     # Each worker builds its own app from the same file, so checks run once here, before forking.
     from modelrail.app import build_deployments
 
     try:
         build_deployments(settings)
     except ConfigError as exc:
-        _err().print(f"[bold red]config error[/]\n{exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise config_error(exc) from None
     server = settings.server
     host = host or server.host
     port = server.port if port is None else port
     workers = workers or server.workers
     if workers > 1 and settings.state.backend != "redis" and not settings.state.allow_per_worker:
         # Each worker would count limits and budgets alone: N workers would allow N times the limit.
-        _err().print(
+        err().print(
             f"[bold red]config error[/]\nserve --workers {workers} needs shared state: set state.backend to "
             "'redis' (with state.redis_url), run one worker, or set state.allow_per_worker: true to accept "
             "that each worker enforces limits and budgets alone.",
@@ -78,7 +45,7 @@ def serve(
         )
         raise typer.Exit(2)
 
-    console = _err()
+    console = err()
     if not settings.auth.master_key:
         data_dir = settings.resolved_data_dir()
         key, created = load_or_create_master_key(data_dir)
@@ -122,10 +89,9 @@ def serve(
     )
 
 
-@app.command()
 def models(config: ConfigOption = None, json_output: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List the model aliases a config serves."""
-    settings = _load(config)
+    settings = load(config)
     rows = [(m.name, m.provider, m.model or m.name) for m in settings.models]
     if json_output:
         import orjson
@@ -138,25 +104,18 @@ def models(config: ConfigOption = None, json_output: Annotated[bool, typer.Optio
     Console().print(table)
 
 
-@app.command()
 def check(config: ConfigOption = None) -> None:
     """Validate a config file (and every provider's options) without starting anything."""
-    settings = _load(config)
+    settings = load(config)
     from modelrail.app import build_deployments
 
     try:
         table, _ = build_deployments(settings)
     except ConfigError as exc:
-        _err().print(f"[bold red]config error[/]\n{exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise config_error(exc) from None
     Console().print(f"{settings.source}: ok, {len(table)} model alias(es)", highlight=False)
 
 
-@app.command()
 def version() -> None:
     """Print the version."""
     Console().print(__version__)
-
-
-def main() -> None:
-    app()

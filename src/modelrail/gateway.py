@@ -36,7 +36,8 @@ class Gateway:
                 raise PermissionDenied(f"This key may ask for at most {cap} output tokens.", param="max_tokens")
 
     async def unary(self, ctx: RequestContext) -> JSONObject:
-        self.router.deployments(ctx.alias)  # an unknown model is a 404 before anything is reserved
+        # An unknown model (404), or one no deployment serves this endpoint for (400), before anything is reserved.
+        self.router.check(ctx.alias, ctx.endpoint)
         self.authorize(ctx)
         await self.admission.admit(ctx)
         try:
@@ -54,7 +55,7 @@ class Gateway:
 
     async def open_stream(self, ctx: RequestContext) -> tuple[Chunks, AsyncIterator[Chunks]]:
         """Admit the request and fetch the first batch of chunks. Errors until then are HTTP errors."""
-        self.router.deployments(ctx.alias)
+        self.router.check(ctx.alias, ctx.endpoint)
         self.authorize(ctx)
         await self.admission.admit(ctx)
         try:

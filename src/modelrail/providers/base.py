@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -67,6 +68,12 @@ class Call:
     extra_headers: dict[str, str] = field(default_factory=dict)
 
 
+# The unary method that serves each provider-facing endpoint name.
+_UNARY_METHOD: MappingProxyType[str, str] = MappingProxyType(
+    {"chat": "chat", "completions": "completion", "embeddings": "embeddings"}
+)
+
+
 @dataclass(slots=True, frozen=True)
 class Capabilities:
     chat: bool = True
@@ -110,6 +117,14 @@ class Provider(abc.ABC):
 
     def completion_batches(self, call: Call) -> AsyncIterator[Chunks]:
         return one_by_one(self.completion_stream(call))
+
+    def serves(self, endpoint: str) -> bool:
+        """Whether this provider can serve ``endpoint`` (``"chat"``, ``"completions"`` or
+        ``"embeddings"``): by default, whether its class implements that unary method. A provider
+        may narrow it from its config (an embeddings-only model). The router reads it at start-up
+        and skips deployments that cannot serve a request's endpoint."""
+        method = _UNARY_METHOD.get(endpoint)
+        return method is not None and getattr(type(self), method) is not getattr(Provider, method)
 
     async def list_models(self) -> list[JSONObject]:
         """Models the upstream itself offers (for ``modelrail models``); not the configured aliases."""

@@ -7,23 +7,17 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.routing import Mount
 
-from modelrail.api import admin_routing, admin_usage, health, messages, models, openai_endpoints
-from modelrail.api.drain import DrainMiddleware, watch_signals
-from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
-from modelrail.api.hot import ModelrailApp
+from modelrail.api import health, messages, models, openai_endpoints
+from modelrail.api.drain import watch_signals
 from modelrail.api.lazy import LazyApp
-from modelrail.api.request_id import RequestIdMiddleware, RequestIds
+from modelrail.api.pipeline import ModelrailApp, Mount
+from modelrail.api.request_id import RequestIds
 from modelrail.auth.key_auth import KeyAuthenticator
 from modelrail.auth.master_key import load_or_create_master_key
-from modelrail.errors import ModelrailError
 from modelrail.gateway import Gateway
 from modelrail.providers.base import Provider
 from modelrail.providers.registry import UnknownProvider, provider_class
@@ -170,29 +164,15 @@ def create_app(
                 await own_state.close()
             await key_store.db.close()
 
-    exception_handlers: dict[Any, Any] = {
-        ModelrailError: on_modelrail_error,
-        HTTPException: on_http_exception,
-        Exception: on_unexpected,
-    }
-    request_ids = RequestIds()
     app = ModelrailApp(
         runtime=rt,
-        # The completion routes skip Starlette's layers (see api/hot.py); same handlers, same answers.
-        hot_routes={route.path: route.endpoint for route in [*openai_endpoints.routes, *messages.routes]},
-        request_ids=request_ids,
-        routes=[
-            *openai_endpoints.routes,
-            *messages.routes,
-            *models.routes,
-            *health.routes,
-            *admin_usage.routes,
-            *admin_routing.routes,
-            # Built on the first admin request: FastAPI costs a completion-only worker ~24 MiB.
-            Mount("/admin", app=LazyApp("modelrail.api.admin", lambda m: m.build_admin_app(key_store, auth))),
-        ],
-        middleware=[Middleware(RequestIdMiddleware, ids=request_ids), Middleware(DrainMiddleware, runtime=rt)],
-        exception_handlers=exception_handlers,
+        # Every route goes through one dispatcher (api/pipeline.py); the endpoint table's routes
+        # come from it (modelrail/endpoints.py), in the dialect each endpoint speaks.
+        routes=[*openai_endpoints.routes(), *messages.routes(), *models.routes, *health.routes],
+        prefix_routes=models.prefix_routes,
+        # Built on the first admin request: FastAPI costs a completion-only worker ~24 MiB.
+        mounts=[Mount("/admin", LazyApp("modelrail.api.admin", lambda m: m.build_admin_app(key_store, rt)))],
+        request_ids=RequestIds(),
         lifespan=lifespan,
     )
     app.state.runtime = rt

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelrail.app import create_app
-from modelrail.endpoints import BY_PATH, ENDPOINTS
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.base import Call, Provider, ProviderConfig
 from modelrail.providers.fake import FakeProvider
@@ -36,13 +35,6 @@ def test_serves_defaults_to_the_unary_methods_a_provider_implements() -> None:
     assert not provider.serves("moderations")
     fake = FakeProvider(FakeProvider.config_model(model="m"))
     assert all(fake.serves(e) for e in ("chat", "completions", "embeddings"))
-
-
-def test_the_endpoint_table_is_the_one_list_of_endpoints() -> None:
-    assert set(ENDPOINTS) == {"chat", "completions", "embeddings", "messages"}
-    assert BY_PATH["/v1/messages"].dialect == "anthropic" and BY_PATH["/v1/messages"].provider_endpoint == "chat"
-    assert not ENDPOINTS["embeddings"].produces_output and not ENDPOINTS["embeddings"].streams
-    assert all(spec.dialect == "openai" for name, spec in ENDPOINTS.items() if name != "messages")
 
 
 def _app_with(kinds: list[type[FakeProvider]]) -> tuple[Any, list[FakeProvider]]:

@@ -10,10 +10,12 @@ whole request only when middleware was added to the app after it was built.
 
 A chat completion (``POST /v1/chat/completions``) passes through, in order:
 
-1. :meth:`ModelrailApp.__call__`, then :meth:`ModelrailApp.dispatch`: the route by path,
-   :meth:`RequestIds.of <modelrail.api.request_id.RequestIds.of>` (the request id, also set for
-   logging), the method and drain checks, :class:`~modelrail.api.http.RequestHeaders`, and
-   authentication: ``runtime.auth.authenticate(credential_from(headers))``;
+1. :meth:`ModelrailApp.__call__`, then :meth:`ModelrailApp.dispatch`: the route by path (a dict
+   built at start-up), :meth:`RequestIds.of <modelrail.api.request_id.RequestIds.of>` (the request
+   id, also set for logging); then :meth:`ModelrailApp._respond`: the drain and method checks,
+   :class:`~modelrail.api.http.RequestHeaders`, authentication
+   (``runtime.auth.authenticate(credential_from(headers))``, the one place a request's key is
+   read), and the route's handler with an :class:`Exchange`;
 2. :meth:`EndpointRoute.serve`, the same for every endpoint of the table (modelrail/endpoints.py):
    :func:`~modelrail.api.http.read_json`, the dialect's ``begin``
    (:meth:`OpenAIFamily.begin <modelrail.api.openai_endpoints.OpenAIFamily.begin>`: ``validate``
@@ -234,7 +236,6 @@ class ModelrailApp(Starlette):
             path = _route_path(scope)
         route = self._exact.get(path)
         rid = self.request_ids.of(scope)
-        scope.setdefault("state", {})["request_id"] = rid
         token = request_id_var.set(rid)
         try:
             tail = ""

@@ -20,7 +20,7 @@ from modelrail.api.errors import error_response, on_http_exception, on_modelrail
 from modelrail.auth.base import credential_from
 from modelrail.auth.principal import Principal
 from modelrail.errors import InvalidRequest, ModelrailError, PermissionDenied
-from modelrail.runtime import Runtime as RuntimeState
+from modelrail.runtime import Runtime
 from modelrail.store.keys import KeyStore
 
 PREFIX = "/admin"
@@ -29,7 +29,7 @@ PREFIX = "/admin"
 @dataclass(slots=True)
 class AdminContext:
     store: KeyStore
-    runtime: RuntimeState
+    runtime: Runtime
 
 
 def _context(request: Request) -> AdminContext:
@@ -50,13 +50,13 @@ def store(request: Request) -> KeyStore:
     return _context(request).store
 
 
-def runtime(request: Request) -> RuntimeState:
+def runtime(request: Request) -> Runtime:
     return _context(request).runtime
 
 
 Admin = Annotated[Principal, Depends(admin_principal)]
 Store = Annotated[KeyStore, Depends(store)]
-Runtime = Annotated[RuntimeState, Depends(runtime)]
+AppRuntime = Annotated[Runtime, Depends(runtime)]
 
 
 def actor(principal: Principal) -> str:
@@ -71,7 +71,7 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     return error_response(InvalidRequest(message, param=".".join(loc) or None))
 
 
-def build_admin_app(store: KeyStore, runtime: RuntimeState) -> FastAPI:
+def build_admin_app(store: KeyStore, runtime: Runtime) -> FastAPI:
     from modelrail.api.admin import deployments, routes, usage
 
     app = FastAPI(

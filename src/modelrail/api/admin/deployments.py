@@ -10,13 +10,13 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from modelrail.api.admin.app import Admin, Runtime
+from modelrail.api.admin.app import Admin, AppRuntime
 
 router = APIRouter()
 
 
 @router.get("/deployments", tags=["routing"])
-async def list_deployments(admin: Admin, rt: Runtime) -> dict[str, Any]:
+async def list_deployments(admin: Admin, rt: AppRuntime) -> dict[str, Any]:
     """Every deployment of every alias, with its router state."""
     data = await rt.router.describe()
     return {"object": "list", "draining": rt.draining, "data": data}

@@ -7,14 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from modelrail.api.admin.app import Admin, Runtime
+from modelrail.api.admin.app import Admin, AppRuntime
 from modelrail.errors import InvalidRequest, NotFound
 from modelrail.usage.reports import GroupBy, parse_since, spend, usage_by
 
 router = APIRouter()
 
 
-async def _engine(admin: Admin, rt: Runtime) -> AsyncEngine:
+async def _engine(admin: Admin, rt: AppRuntime) -> AsyncEngine:
     """The ledger's engine, after a flush so that the report includes every finished request."""
     engine: AsyncEngine | None = getattr(rt.gateway.usage, "engine", None)
     if engine is None:

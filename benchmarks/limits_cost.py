@@ -31,11 +31,11 @@ from typing import Any
 
 from modelrail.auth.principal import Budget, Limits, Principal
 from modelrail.context import RequestContext, Usage
-from modelrail.limits.stages import build_stages
 from modelrail.protocol.base import validate
 from modelrail.protocol.openai import ChatCompletionRequest
 from modelrail.settings import settings_from_dict
 from modelrail.stages import LogUsageSink, OpenAdmission
+from modelrail.stages_build import build_stages
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 32}
 PARAMS = validate(ChatCompletionRequest, BODY)

@@ -7,48 +7,48 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.routing import Mount
 
-from modelrail.api import admin_routing, admin_usage, health, messages, models, openai_endpoints
-from modelrail.api.drain import DrainMiddleware, watch_signals
-from modelrail.api.errors import on_http_exception, on_modelrail_error, on_unexpected
-from modelrail.api.hot import ModelrailApp
+from modelrail.api import health, messages, models, openai_endpoints
+from modelrail.api.drain import watch_signals
 from modelrail.api.lazy import LazyApp
-from modelrail.api.request_id import RequestIdMiddleware, RequestIds
+from modelrail.api.pipeline import ModelrailApp, Mount
+from modelrail.api.request_id import RequestIds
 from modelrail.auth.key_auth import KeyAuthenticator
 from modelrail.auth.master_key import load_or_create_master_key
-from modelrail.errors import ModelrailError
 from modelrail.gateway import Gateway
-from modelrail.limits.stages import build_stages
 from modelrail.providers.base import Provider
 from modelrail.providers.registry import UnknownProvider, provider_class
 from modelrail.router.breaker import Breakers, build_store
 from modelrail.router.config import unknown_aliases
-from modelrail.router.costs import cost_of, load_costs
+from modelrail.router.costs import price_deployments
 from modelrail.router.deployment import Deployment
 from modelrail.router.quota import DeploymentQuota
 from modelrail.router.router import Router
 from modelrail.runtime import Runtime
 from modelrail.settings import ConfigError, DeploymentSettings, Settings
 from modelrail.stages import Admission, LogUsageSink, OpenAdmission, UsageSink
+from modelrail.stages_build import build_pricing, build_stages
 from modelrail.state.base import StateBackend
 from modelrail.state.factory import build_state
 from modelrail.store.db import redact_url
 from modelrail.store.factory import build_key_store
+from modelrail.usage.pricing import Pricing
 
 log = logging.getLogger("modelrail")
 
 
 def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], list[Provider]]:
+    table, providers, _ = _build_deployments(settings)
+    return table, providers
+
+
+def _build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], list[Provider], Pricing]:
+    """The alias -> deployments table, its providers, and the one pricing of billing and routing."""
     table: dict[str, list[Deployment]] = {}
     providers: list[Provider] = []
-    costs = load_costs()
     for i, entry in enumerate(settings.models):
         provider = build_provider(entry, where=f"{settings.source}: models[{i}]")
         providers.append(provider)
@@ -63,13 +63,15 @@ def build_deployments(settings: Settings) -> tuple[dict[str, list[Deployment]], 
             max_in_flight=entry.max_in_flight,
             rpm=entry.rpm,
             tpm=entry.tpm,
-            cost=entry.cost if entry.cost is not None else cost_of(provider.config.model, costs),
+            cost=entry.cost,
         )
         table.setdefault(entry.name, []).append(dep)
     problems = unknown_aliases(settings.router, set(table))
     if problems:
         raise ConfigError("\n".join(f"{settings.source}: {p}" for p in problems))
-    return table, providers
+    pricing = build_pricing(settings, table)
+    price_deployments(table, pricing)
+    return table, providers, pricing
 
 
 def build_provider(entry: DeploymentSettings, *, where: str) -> Provider:
@@ -96,7 +98,7 @@ def create_app(
     usage: UsageSink | None = None,
 ) -> Starlette:
     """Build an app. Stages not given fall back to their pass-through defaults."""
-    table, providers = build_deployments(settings)
+    table, providers, pricing = _build_deployments(settings)
     master_key = settings.auth.master_key
     if not master_key:
         master_key, _ = load_or_create_master_key(settings.resolved_data_dir())
@@ -110,7 +112,7 @@ def create_app(
     )
     breakers = Breakers(settings.router.breaker, build_store(settings.router.breaker))
     # Limits, budgets and the ledger, from the config, unless a caller (a test) brings its own stages.
-    stages = build_stages(settings, table) if admission is None or usage is None else None
+    stages = build_stages(settings, table, pricing=pricing) if admission is None or usage is None else None
     # Deployment limits count in the same shared state as the key, team and model limits.
     own_state: StateBackend | None = None
     quota: DeploymentQuota | None = None
@@ -162,29 +164,15 @@ def create_app(
                 await own_state.close()
             await key_store.db.close()
 
-    exception_handlers: dict[Any, Any] = {
-        ModelrailError: on_modelrail_error,
-        HTTPException: on_http_exception,
-        Exception: on_unexpected,
-    }
-    request_ids = RequestIds()
     app = ModelrailApp(
         runtime=rt,
-        # The completion routes skip Starlette's layers (see api/hot.py); same handlers, same answers.
-        hot_routes={route.path: route.endpoint for route in [*openai_endpoints.routes, *messages.routes]},
-        request_ids=request_ids,
-        routes=[
-            *openai_endpoints.routes,
-            *messages.routes,
-            *models.routes,
-            *health.routes,
-            *admin_usage.routes,
-            *admin_routing.routes,
-            # Built on the first admin request: FastAPI costs a completion-only worker ~24 MiB.
-            Mount("/admin", app=LazyApp("modelrail.api.admin", lambda m: m.build_admin_app(key_store, auth))),
-        ],
-        middleware=[Middleware(RequestIdMiddleware, ids=request_ids), Middleware(DrainMiddleware, runtime=rt)],
-        exception_handlers=exception_handlers,
+        # Every route goes through one dispatcher (api/pipeline.py); the endpoint table's routes
+        # come from it (modelrail/endpoints.py), in the dialect each endpoint speaks.
+        routes=[*openai_endpoints.routes(), *messages.routes(), *models.routes, *health.routes],
+        prefix_routes=models.prefix_routes,
+        # Built on the first admin request: FastAPI costs a completion-only worker ~24 MiB.
+        mounts=[Mount("/admin", LazyApp("modelrail.api.admin", lambda m: m.build_admin_app(key_store, rt)))],
+        request_ids=RequestIds(),
         lifespan=lifespan,
     )
     app.state.runtime = rt

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from modelrail.auth.principal import Principal
 from modelrail.protocol.base import JSONObject
 
-# "messages" is Anthropic's Messages API, translated to a chat call: it runs as "chat" does.
-Endpoint = Literal["chat", "completions", "embeddings", "messages"]
+# A name in the endpoint table (modelrail.endpoints.ENDPOINTS): what the client called.
+Endpoint = str
 
 
 @dataclass(slots=True)

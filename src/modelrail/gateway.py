@@ -1,6 +1,9 @@
 """The path of one request through the stages, once down and once back.
 
-authorize (scopes) -> admission (limits, budget) -> router (upstream) -> usage (settle, record)
+check (model, endpoint, key scopes) -> admission (limits, budget) -> router (upstream) -> usage
+(settle, record). A unary call and a stream share the prologue (:meth:`Gateway.check`, then
+``admission.admit``) and the record of how they ended (:meth:`Gateway._failed`); api/pipeline.py
+names the whole path.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ class Gateway:
     admission: Admission
     usage: UsageSink
 
-    def authorize(self, ctx: RequestContext) -> None:
+    def check(self, ctx: RequestContext) -> None:
+        """The prologue of streams and unary calls alike, before admission reserves anything: an
+        unknown model (404), one no deployment serves this endpoint for (400), then the key's scopes."""
+        self.router.check(ctx.alias, ctx.endpoint)
         scopes = ctx.principal.scopes
         if not scopes.allows_endpoint(ctx.endpoint):
             raise PermissionDenied(f"This key may not call the '{ctx.endpoint}' endpoint.")
@@ -36,35 +42,26 @@ class Gateway:
                 raise PermissionDenied(f"This key may ask for at most {cap} output tokens.", param="max_tokens")
 
     async def unary(self, ctx: RequestContext) -> JSONObject:
-        self.router.deployments(ctx.alias)  # an unknown model is a 404 before anything is reserved
-        self.authorize(ctx)
+        self.check(ctx)
         await self.admission.admit(ctx)
         try:
             result = await self.router.call(ctx)
             ctx.usage = Usage.from_openai(result.get("usage"))
             return result
-        except ModelrailError as exc:
-            ctx.status, ctx.error_code = exc.status, exc.code
-            raise
-        except BaseException:
-            ctx.status = 499  # cancelled: the client went away
+        except BaseException as exc:
+            self._failed(ctx, exc)
             raise
         finally:
             await self._finish(ctx)
 
     async def open_stream(self, ctx: RequestContext) -> tuple[Chunks, AsyncIterator[Chunks]]:
         """Admit the request and fetch the first batch of chunks. Errors until then are HTTP errors."""
-        self.router.deployments(ctx.alias)
-        self.authorize(ctx)
+        self.check(ctx)
         await self.admission.admit(ctx)
         try:
             first, rest = await self.router.open_stream(ctx)
-        except ModelrailError as exc:
-            ctx.status, ctx.error_code = exc.status, exc.code
-            await self._finish(ctx)
-            raise
-        except BaseException:
-            ctx.status = 499
+        except BaseException as exc:
+            self._failed(ctx, exc)
             await self._finish(ctx)
             raise
         ctx.ttft = ctx.elapsed()
@@ -78,15 +75,24 @@ class Gateway:
             async for batch in rest:
                 self._observe(ctx, batch)
                 yield batch
-        except ModelrailError as exc:
-            ctx.status, ctx.error_code = exc.status, exc.code
-            raise
-        except BaseException:
-            ctx.status = 499
+        except BaseException as exc:
+            self._failed(ctx, exc)
             raise
         finally:
             await aclose(rest)
             await self._finish(ctx)
+
+    @staticmethod
+    def _failed(ctx: RequestContext, exc: BaseException) -> None:
+        """Record how a call ended that did not succeed; the caller re-raises. Every kind is caught
+        because every kind must be settled and recorded: an error of ours, a bug (which the
+        dispatcher logs and answers 500) or a cancellation (the client went away)."""
+        if isinstance(exc, ModelrailError):
+            ctx.status, ctx.error_code = exc.status, exc.code
+        elif isinstance(exc, Exception):
+            ctx.status, ctx.error_code = 500, "internal_error"
+        else:
+            ctx.status = 499  # CancelledError, GeneratorExit: the client went away
 
     @staticmethod
     def _observe(ctx: RequestContext, batch: Chunks) -> None:

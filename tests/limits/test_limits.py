@@ -131,9 +131,9 @@ async def test_limits_follow_the_principal_object_and_the_alias(tmp_path):
     a new principal object and is held to its new limits at once, on the same counters."""
     from modelrail.context import RequestContext
     from modelrail.errors import RateLimited
-    from modelrail.limits.stages import build_stages
     from modelrail.protocol.openai import ChatCompletionRequest
     from modelrail.settings import settings_from_dict
+    from modelrail.stages_build import build_stages
     from tests.metering_support import settings_dict
 
     models = [*FAKE, {"name": "other", "provider": "fake", "reply": "x"}]

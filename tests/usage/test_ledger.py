@@ -7,8 +7,8 @@ import asyncio
 import orjson
 
 from modelrail.auth.principal import Principal
-from modelrail.limits.stages import build_stages
 from modelrail.settings import settings_from_dict
+from modelrail.stages_build import build_stages
 from tests.conftest import running
 from tests.metering_support import build_app, chat, ledger_rows, settings_dict
 

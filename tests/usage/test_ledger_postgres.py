@@ -12,8 +12,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from modelrail.limits.stages import build_stages
 from modelrail.settings import settings_from_dict
+from modelrail.stages_build import build_stages
 from modelrail.usage.ledger_table import usage_ledger
 from tests.metering_support import settings_dict
 

@@ -3,7 +3,8 @@
 uvicorn already stops accepting connections on SIGTERM, closes idle keep-alive connections and
 waits up to ``server.graceful_timeout`` for open responses (streams included) before exiting.
 What it cannot do is refuse a new request that arrives on a connection it still holds open;
-this middleware does, once :func:`watch_signals` has seen the signal and set ``draining``.
+the dispatcher (api/pipeline.py) does, in the route's error dialect, once :func:`watch_signals`
+has seen the signal and set ``draining``.
 ``/readyz`` reports draining too, so a load balancer takes the replica out of rotation.
 """
 
@@ -16,36 +17,18 @@ from collections.abc import Callable
 from types import FrameType
 from typing import Any
 
-import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
-
 from modelrail.errors import Overloaded
 from modelrail.runtime import Runtime
 
 log = logging.getLogger("modelrail")
 
-# Probes keep answering while draining: /readyz is how the drain is seen from outside.
-_ALWAYS = ("/healthz", "/readyz")
 
-
-class DrainMiddleware:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
-        self.app = app
-        self.runtime = runtime
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.runtime.draining or scope["path"] in _ALWAYS:
-            await self.app(scope, receive, send)
-            return
-        body = orjson.dumps(Overloaded("The server is shutting down; retry on another replica.").to_openai())
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-            (b"retry-after", b"1"),
-        ]
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+def refusal() -> Overloaded:
+    """What a draining server answers (probes excepted: /readyz is how the drain is seen from outside)."""
+    return Overloaded(
+        "The server is shutting down; retry on another replica.",
+        headers={"connection": "close", "retry-after": "1"},
+    )
 
 
 def watch_signals(runtime: Runtime) -> Callable[[], None]:

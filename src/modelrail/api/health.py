@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
-
-from modelrail.api.http import JSONResponse, runtime
+from modelrail.api.http import JSONResponse
+from modelrail.api.pipeline import Exchange, Reply, Route
 
 
-async def healthz(request: Request) -> Response:
+async def healthz(ex: Exchange) -> Reply:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
-    rt = runtime(request)
+async def readyz(ex: Exchange) -> Reply:
+    rt = ex.runtime
     if rt.draining:
         return JSONResponse({"status": "draining"}, status_code=503)
     if not rt.ready:
@@ -22,7 +19,8 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": "ready", "models": len(rt.router.aliases())})
 
 
+# Probes answer while draining: /readyz is how a load balancer sees the drain.
 routes = [
-    Route("/healthz", healthz, methods=["GET", "HEAD"]),
-    Route("/readyz", readyz, methods=["GET", "HEAD"]),
+    Route(path, frozenset({"GET", "HEAD"}), handler, authenticated=False, drains=False)
+    for path, handler in (("/healthz", healthz), ("/readyz", readyz))
 ]

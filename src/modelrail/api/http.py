@@ -1,4 +1,4 @@
-"""Small HTTP helpers shared by the endpoint modules."""
+"""Small HTTP helpers shared by the dispatcher and the endpoint modules."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope
 
 from modelrail.errors import InvalidRequest, PayloadTooLarge
 from modelrail.protocol.base import JSONObject, parse_json_object
-from modelrail.runtime import Runtime
 
 
 class JSONResponse(Response):
@@ -47,19 +46,9 @@ class RequestHeaders(Mapping[str, str]):
         return len(self._raw)
 
 
-def runtime(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
-
-
-def request_id(request: Request) -> str:
-    rid: str = request.scope["state"]["request_id"]
-    return rid
-
-
-async def read_json(request: Request, max_bytes: int, headers: Mapping[str, str] | None = None) -> JSONObject:
+async def read_json(receive: Receive, max_bytes: int, headers: Mapping[str, str]) -> JSONObject:
     """The body as a JSON object, refusing oversize bodies before reading them where possible."""
-    length = (headers if headers is not None else request.headers).get("content-length")
+    length = headers.get("content-length")
     if length is not None:
         try:
             declared = int(length)
@@ -69,9 +58,16 @@ async def read_json(request: Request, max_bytes: int, headers: Mapping[str, str]
             raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {max_bytes} bytes.")
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            # The client left before sending its whole body (or the server sent something odd).
+            raise ClientDisconnect()
+        chunk: bytes = message.get("body", b"")
         size += len(chunk)
         if size > max_bytes:
             raise PayloadTooLarge(f"Request body is over the limit of {max_bytes} bytes.")
         chunks.append(chunk)
-    return parse_json_object(b"".join(chunks), max_bytes=max_bytes)
+        if not message.get("more_body", False):
+            break
+    return parse_json_object(chunks[0] if len(chunks) == 1 else b"".join(chunks), max_bytes=max_bytes)

@@ -3,35 +3,30 @@
 The request is translated to an OpenAI chat body once (protocol/anthropic.py) and goes through
 the gateway like a chat completion, with ``endpoint="messages"`` so key scopes and the usage
 ledger name it for what the client called. Everything that leaves, errors included, is in
-Anthropic's shape: this handler answers its own errors rather than leaving them to the app's
-OpenAI-shaped handlers.
+Anthropic's shape: the endpoint table gives the route Anthropic's dialect, so the dispatcher
+(api/pipeline.py) renders its errors with Anthropic's renderer (api/errors.py).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import orjson
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
-from modelrail.api.answer import answer
 from modelrail.api.disconnect import DisconnectWatch
-from modelrail.api.http import JSONResponse, RequestHeaders, read_json, request_id, runtime
+from modelrail.api.errors import ANTHROPIC
+from modelrail.api.http import JSONResponse
+from modelrail.api.pipeline import EndpointRoute, Exchange, Reply, Route
 from modelrail.api.sse import SSEResponse
-from modelrail.auth.base import credential_from
 from modelrail.context import RequestContext
-from modelrail.errors import InternalError, ModelrailError
+from modelrail.endpoints import ENDPOINTS, EndpointSpec
+from modelrail.errors import ModelrailError
 from modelrail.protocol.anthropic import MessagesRequest, to_chat_body
-from modelrail.protocol.anthropic_response import StreamTranslator, error_body, from_chat_completion
+from modelrail.protocol.anthropic_response import StreamTranslator, from_chat_completion
 from modelrail.protocol.base import JSONObject, validate
 from modelrail.protocol.openai import ChatCompletionRequest
 from modelrail.providers.batches import Chunks, aclose
-from modelrail.router.client_timeouts import requested_timeouts
-
-log = logging.getLogger("modelrail.api")
 
 
 def named_event(event: JSONObject) -> bytes:
@@ -61,7 +56,7 @@ class AnthropicSSEResponse(SSEResponse):
         return b""
 
     def failure(self, exc: ModelrailError) -> bytes:
-        return named_event(error_body(exc, self.rid))
+        return named_event(ANTHROPIC.body(exc, self.rid))
 
 
 async def anthropic_events(
@@ -82,54 +77,40 @@ async def anthropic_events(
         await aclose(batches)
 
 
-def error_response(exc: ModelrailError, rid: str) -> Response:
-    return JSONResponse(error_body(exc, rid), status_code=exc.status, headers=dict(exc.headers))
+class AnthropicFamily:
+    """The Messages request, translated to an OpenAI chat body once; answers translated back."""
 
-
-async def messages(request: Request) -> Response:
-    rid = request_id(request)
-    try:
-        return await _handle(request, rid)
-    except ModelrailError as exc:
-        if exc.status >= 500:
-            log.warning("POST /v1/messages -> %d %s: %s", exc.status, exc.code, exc.message)
-        return error_response(exc, rid)
-    except Exception:
-        log.exception("unhandled error on POST /v1/messages")
-        return error_response(InternalError("The server had an error while processing your request."), rid)
-
-
-async def _handle(request: Request, rid: str) -> Response:
-    rt = runtime(request)
-    headers = RequestHeaders(request.scope)
-    principal = await rt.auth.authenticate(credential_from(headers))
-    data = await read_json(request, rt.settings.server.max_body_bytes, headers)
-    req = validate(MessagesRequest, data)
-    body = to_chat_body(req)
-    stops: Sequence[str] = req.stop_sequences or ()
-    ctx = RequestContext(
-        request_id=rid,
-        principal=principal,
-        endpoint="messages",
-        alias=req.model,
-        body=body,
-        params=validate(ChatCompletionRequest, body),
-        stream=bool(req.stream),
-    )
-    ctx.timeout, ctx.ttft_timeout = requested_timeouts(headers)
-    message_id = f"msg_{rid}"
-
-    def write_stream(chunks: AsyncIterator[Chunks], gone: DisconnectWatch) -> Response:
-        translator = StreamTranslator(message_id=message_id, model=req.model, stop_sequences=stops)
-        return AnthropicSSEResponse(  # type: ignore[return-value]
-            anthropic_events(chunks, translator, ctx), headers=ctx.response_headers, rid=rid, watch=gone
+    def begin(self, spec: EndpointSpec, ex: Exchange, data: JSONObject) -> tuple[RequestContext, Any]:
+        req = validate(MessagesRequest, data)
+        body = to_chat_body(req)
+        ctx = RequestContext(
+            request_id=ex.request_id,
+            principal=ex.principal,
+            endpoint=spec.name,
+            alias=req.model,
+            body=body,
+            params=validate(ChatCompletionRequest, body),
+            stream=bool(req.stream),
         )
+        return ctx, req
 
-    def write_message(result: JSONObject) -> Response:
-        message = from_chat_completion(result, message_id=message_id, stop_sequences=stops)
+    def unary_reply(self, ctx: RequestContext, wire: Any, result: JSONObject) -> Reply:
+        req: MessagesRequest = wire
+        stops: Sequence[str] = req.stop_sequences or ()
+        message = from_chat_completion(result, message_id=f"msg_{ctx.request_id}", stop_sequences=stops)
         return JSONResponse(message, headers=ctx.response_headers)
 
-    return await answer(request, rt.gateway, ctx, stream=write_stream, unary=write_message)
+    def stream_reply(
+        self, ctx: RequestContext, wire: Any, chunks: AsyncIterator[Chunks], watch: DisconnectWatch
+    ) -> Reply:
+        req: MessagesRequest = wire
+        stops: Sequence[str] = req.stop_sequences or ()
+        translator = StreamTranslator(message_id=f"msg_{ctx.request_id}", model=req.model, stop_sequences=stops)
+        return AnthropicSSEResponse(
+            anthropic_events(chunks, translator, ctx), headers=ctx.response_headers, rid=ctx.request_id, watch=watch
+        )
 
 
-routes = [Route("/v1/messages", messages, methods=["POST"])]
+def routes() -> list[Route]:
+    family = AnthropicFamily()
+    return [EndpointRoute(spec, family).route() for spec in ENDPOINTS.values() if spec.dialect == "anthropic"]

@@ -1,73 +1,51 @@
-"""POST /v1/chat/completions, /v1/completions and /v1/embeddings."""
+"""OpenAI's dialect: POST /v1/chat/completions, /v1/completions and /v1/embeddings.
+
+What each endpoint is (path, request model, streams or not) is the endpoint table's
+(modelrail/endpoints.py); this module only reads OpenAI's request shape and writes its answers.
+Errors are rendered by the dispatcher (api/pipeline.py) in OpenAI's shape.
+"""
 
 from __future__ import annotations
 
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from collections.abc import AsyncIterator
+from typing import Any
 
-from modelrail.api.answer import answer
-from modelrail.api.http import JSONResponse, RequestHeaders, read_json, request_id, runtime
+from modelrail.api.disconnect import DisconnectWatch
+from modelrail.api.http import JSONResponse
+from modelrail.api.pipeline import EndpointRoute, Exchange, Reply, Route
 from modelrail.api.sse import SSEResponse
-from modelrail.auth.base import credential_from
-from modelrail.context import Endpoint, RequestContext
-from modelrail.protocol.base import WireModel, validate
-from modelrail.protocol.openai import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
-from modelrail.router.client_timeouts import requested_timeouts
-
-_MODELS: dict[Endpoint, type[WireModel]] = {
-    "chat": ChatCompletionRequest,
-    "completions": CompletionRequest,
-    "embeddings": EmbeddingRequest,
-}
+from modelrail.context import RequestContext
+from modelrail.endpoints import ENDPOINTS, EndpointSpec
+from modelrail.protocol.base import JSONObject, validate
+from modelrail.providers.batches import Chunks
 
 
-async def _handle(request: Request, endpoint: Endpoint) -> Response:
-    rt = runtime(request)
-    headers = RequestHeaders(request.scope)
-    principal = await rt.auth.authenticate(credential_from(headers))
-    data = await read_json(request, rt.settings.server.max_body_bytes, headers)
-    params = validate(_MODELS[endpoint], data)
-    stream = bool(getattr(params, "stream", False))
-    ctx = RequestContext(
-        request_id=request_id(request),
-        principal=principal,
-        endpoint=endpoint,
-        alias=data["model"],  # validated above as a non-empty string
-        body=data,
-        params=params,
-        stream=stream,
-    )
-    ctx.timeout, ctx.ttft_timeout = requested_timeouts(headers)
-    opts = getattr(params, "stream_options", None)
-    return await answer(
-        request,
-        rt.gateway,
-        ctx,
-        stream=lambda chunks, gone: SSEResponse(  # type: ignore[arg-type,return-value]
-            chunks,
-            headers=ctx.response_headers,
-            keep_usage_chunk=bool(opts and opts.include_usage),
-            watch=gone,
-        ),
-        unary=lambda result: JSONResponse(result, headers=ctx.response_headers),
-    )
+class OpenAIFamily:
+    def begin(self, spec: EndpointSpec, ex: Exchange, data: JSONObject) -> tuple[RequestContext, Any]:
+        params = validate(spec.request_model, data)
+        ctx = RequestContext(
+            request_id=ex.request_id,
+            principal=ex.principal,
+            endpoint=spec.name,
+            alias=data["model"],  # validated above as a non-empty string
+            body=data,
+            params=params,
+            stream=bool(getattr(params, "stream", False)),
+        )
+        return ctx, None
+
+    def unary_reply(self, ctx: RequestContext, wire: Any, result: JSONObject) -> Reply:
+        return JSONResponse(result, headers=ctx.response_headers)
+
+    def stream_reply(
+        self, ctx: RequestContext, wire: Any, chunks: AsyncIterator[Chunks], watch: DisconnectWatch
+    ) -> Reply:
+        opts = getattr(ctx.params, "stream_options", None)
+        return SSEResponse(
+            chunks, headers=ctx.response_headers, keep_usage_chunk=bool(opts and opts.include_usage), watch=watch
+        )
 
 
-async def chat_completions(request: Request) -> Response:
-    return await _handle(request, "chat")
-
-
-async def completions(request: Request) -> Response:
-    return await _handle(request, "completions")
-
-
-async def embeddings(request: Request) -> Response:
-    return await _handle(request, "embeddings")
-
-
-routes = [
-    Route("/v1/chat/completions", chat_completions, methods=["POST"]),
-    Route("/v1/completions", completions, methods=["POST"]),
-    Route("/v1/embeddings", embeddings, methods=["POST"]),
-]
+def routes() -> list[Route]:
+    family = OpenAIFamily()
+    return [EndpointRoute(spec, family).route() for spec in ENDPOINTS.values() if spec.dialect == "openai"]

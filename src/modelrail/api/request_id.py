@@ -6,9 +6,7 @@ import itertools
 import os
 import re
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from modelrail.observability.logging import request_id_var
+from starlette.types import Scope
 
 _SAFE = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
@@ -36,28 +34,3 @@ class RequestIds:
                     return candidate
                 break
         return self.new()
-
-
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp, ids: RequestIds | None = None) -> None:
-        self.app = app
-        self.ids = ids or RequestIds()
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        rid = self.ids.of(scope)
-        scope.setdefault("state", {})["request_id"] = rid
-        token = request_id_var.set(rid)
-        header = (b"x-request-id", rid.encode("latin-1"))
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            request_id_var.reset(token)

@@ -10,6 +10,7 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from modelrail.api.disconnect import DisconnectWatch
+from modelrail.api.errors import openai_body
 from modelrail.errors import InternalError, ModelrailError
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.batches import Chunks, Events, aclose
@@ -66,7 +67,7 @@ class SSEResponse:
         return DONE
 
     def failure(self, exc: ModelrailError) -> bytes:
-        return event(exc.to_openai())
+        return event(openai_body(exc, None))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # One task, the request's own: a sender task plus asyncio.wait cost more than the stream's
@@ -96,6 +97,8 @@ class SSEResponse:
         except (asyncio.CancelledError, OSError):
             raise
         except Exception:
+            # The headers are sent: a bug can only end the stream, with an error event in the
+            # dialect's shape; the traceback goes to the log.
             log.exception("stream failed")
             tail = self.failure(InternalError("The server had an error while streaming."))
         finally:

@@ -10,6 +10,7 @@ import fnmatch
 from dataclasses import dataclass, field
 from typing import Literal
 
+from modelrail.endpoints import ENDPOINTS
 from modelrail.limits.schema import INDEX, LIMITS, NAMES, LimitSpec
 
 BudgetPeriod = Literal["day", "month", "total"]
@@ -27,7 +28,11 @@ class Scopes:
         return not self.models or any(fnmatch.fnmatchcase(alias, p) for p in self.models)
 
     def allows_endpoint(self, endpoint: str) -> bool:
-        return not self.endpoints or endpoint in self.endpoints
+        """``endpoint`` is a name in the endpoint table; keys list the table's scope names."""
+        if not self.endpoints:
+            return True
+        spec = ENDPOINTS.get(endpoint)
+        return spec is not None and spec.scope in self.endpoints
 
 
 @dataclass(frozen=True, slots=True, init=False, repr=False)

@@ -15,8 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from modelrail.cli.config import ConfigOption, err, load
-from modelrail.limits.stages import ledger_url
 from modelrail.settings import Settings
+from modelrail.stages_build import ledger_url
 from modelrail.usage.reports import GroupBy, parse_since, spend, usage_by
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]

@@ -18,6 +18,7 @@ from modelrail.auth.principal import Budget, Limits, Principal
 from modelrail.budgets.alerts import Alerts
 from modelrail.budgets.periods import period_of
 from modelrail.context import RequestContext
+from modelrail.endpoints import ENDPOINTS
 from modelrail.errors import QuotaExceeded, RateLimited, StateUnavailable
 from modelrail.limits.config import LimitsSettings
 from modelrail.limits.headers import set_rate_headers
@@ -119,7 +120,9 @@ class LimitsAdmission:
         prompt = self.meter.estimator.prompt_tokens(ctx)
         cap = _output_cap(ctx)
         expected = (
-            cap if cap is not None else (0 if ctx.endpoint == "embeddings" else self.settings.expected_output_tokens)
+            cap
+            if cap is not None
+            else (self.settings.expected_output_tokens if ENDPOINTS[ctx.endpoint].produces_output else 0)
         )
         tokens = prompt + expected
         ctx.reserved_tokens = tokens

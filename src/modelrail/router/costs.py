@@ -1,24 +1,22 @@
-"""A deployment's cost for the lowest_cost strategy: its configured ``cost``, else the shipped pricing table.
+"""A deployment's cost for the lowest_cost strategy: its configured ``cost``, else what billing charges.
 
-The table and its lookup rule are the ledger's own (:mod:`modelrail.usage.pricing`), so routing and
-billing never disagree about what a model costs.
+Billing's own :class:`~modelrail.usage.pricing.Pricing` (the shipped table under
+``pricing.overrides`` and ``free_providers``) prices each deployment, so routing and the ledger
+never disagree about what a model costs.
 """
 
 from __future__ import annotations
 
-from modelrail.usage.config import Price
-from modelrail.usage.pricing import load_table, lookup
+from collections.abc import Iterable, Mapping
+
+from modelrail.router.deployment import Deployment
+from modelrail.usage.pricing import Pricing
 
 
-def load_costs() -> dict[str, Price]:
-    """Upstream model id -> its prices, from the shipped table; empty if the file cannot be read."""
-    try:
-        return load_table()
-    except OSError:
-        return {}
-
-
-def cost_of(model: str, table: dict[str, Price]) -> float | None:
-    """Input plus output USD per million tokens, or None for a model the table does not know."""
-    price = lookup(table, model)
-    return None if price is None else price.input + price.output
+def price_deployments(table: Mapping[str, Iterable[Deployment]], pricing: Pricing) -> None:
+    """Fill in ``cost`` (input plus output USD per million tokens) where the config gave none.
+    Left None for a deployment nothing prices: lowest_cost sorts those last."""
+    for deps in table.values():
+        for dep in deps:
+            if dep.cost is None:
+                dep.cost = pricing.per_million(dep.id)

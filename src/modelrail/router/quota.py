@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from modelrail.context import RequestContext, Usage
+from modelrail.endpoints import ENDPOINTS
 from modelrail.errors import RateLimited, StateUnavailable, UpstreamUnavailable
 from modelrail.limits.schema import BY_NAME
 from modelrail.router.deployment import Deployment
@@ -112,5 +113,5 @@ class DeploymentQuota:
         params = ctx.params
         fn = getattr(params, "output_cap", None)
         cap = fn() if fn is not None else getattr(params, "max_tokens", None)
-        expected = int(cap) if cap is not None else (0 if ctx.endpoint == "embeddings" else self._expected)
+        expected = int(cap) if cap is not None else (self._expected if ENDPOINTS[ctx.endpoint].produces_output else 0)
         return self._estimator.prompt_tokens(ctx) + expected

@@ -26,11 +26,13 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from modelrail.context import Endpoint, RequestContext, Usage
+from modelrail.endpoints import ENDPOINTS
 from modelrail.errors import (
     ContextWindowExceeded,
+    InvalidRequest,
     ModelNotFound,
     ModelrailError,
     UpstreamBadRequest,
@@ -39,7 +41,7 @@ from modelrail.errors import (
     UpstreamUnavailable,
 )
 from modelrail.protocol.base import JSONObject
-from modelrail.providers.base import Call, Provider, Timeouts
+from modelrail.providers.base import Call, Timeouts
 from modelrail.providers.batches import Chunks
 from modelrail.providers.deadlines import bounded, first_chunk, rest_of
 from modelrail.router.breaker import Breakers, MemoryBreakerStore
@@ -54,20 +56,6 @@ from modelrail.router.tracked import TrackedStream
 from modelrail.state.memory import MemoryState
 
 T = TypeVar("T")
-
-_UNARY: dict[Endpoint, Callable[[Provider, Call], Any]] = {
-    "chat": lambda p, c: p.chat(c),
-    "completions": lambda p, c: p.completion(c),
-    "embeddings": lambda p, c: p.embeddings(c),
-    "messages": lambda p, c: p.chat(c),
-}
-# The provider-facing endpoint of each API endpoint: Anthropic's messages run as chat calls.
-_PROVIDER_ENDPOINT: dict[Endpoint, str] = {
-    "chat": "chat",
-    "completions": "completions",
-    "embeddings": "embeddings",
-    "messages": "chat",
-}
 
 Run = Callable[[Deployment, Timeouts], Awaitable[T]]
 
@@ -112,6 +100,7 @@ class Router:
         self.budget = RetryBudget(self.settings.retry_budget)
         self.breakers = breakers or Breakers(self.settings.breaker, MemoryBreakerStore(self.settings.breaker))
         self.auto = DifficultyRouter(self.settings.auto) if self.settings.auto else None
+        self._serving = self._by_capability()
         self._sleep = sleep
         # Without a shared backend (a router built directly), deployment limits hold per process.
         limited = any(d.rpm is not None or d.tpm is not None for deps in table.values() for d in deps)
@@ -134,6 +123,31 @@ class Router:
             raise ModelNotFound(f"The model '{alias}' does not exist or you do not have access to it.", param="model")
         return deps
 
+    def check(self, alias: str, endpoint: Endpoint) -> None:
+        """Refuse, before anything is reserved or called, a model that does not exist (404) or that
+        no deployment can serve ``endpoint`` for (400: an embeddings request to a chat-only alias)."""
+        if not self._serving[endpoint].get(alias):
+            self.deployments(alias)
+            spec = ENDPOINTS[endpoint]
+            raise InvalidRequest(
+                f"The model '{alias}' does not serve {spec.path}: none of its deployments supports it.",
+                param="model",
+                code="unsupported_endpoint",
+            )
+
+    def _by_capability(self) -> dict[str, dict[str, list[Deployment]]]:
+        """Endpoint -> alias -> the deployments whose provider serves that endpoint, in table order.
+        Built once: providers say what they serve (``Provider.serves``) and it does not change."""
+        serving: dict[str, dict[str, list[Deployment]]] = {}
+        for name, spec in ENDPOINTS.items():
+            upstream = spec.provider_endpoint
+            by_alias = {alias: [d for d in deps if d.provider.serves(upstream)] for alias, deps in self._table.items()}
+            if self.auto is not None and self.auto.name not in self._table:
+                cfg = self.auto.settings
+                by_alias[self.auto.name] = [*by_alias.get(cfg.cheap, []), *by_alias.get(cfg.premium, [])]
+            serving[name] = by_alias
+        return serving
+
     def pick(self, alias: str) -> Deployment:
         deps = self.deployments(alias)
         if len(deps) == 1:
@@ -144,11 +158,13 @@ class Router:
         await self.breakers.close()
 
     async def call(self, ctx: RequestContext) -> JSONObject:
-        endpoint = _UNARY[ctx.endpoint]
+        # The provider's unary method for this endpoint, as the endpoint table names it.
+        method = ENDPOINTS[ctx.endpoint].provider_method
 
         async def run(dep: Deployment, timeouts: Timeouts) -> JSONObject:
             started = time.monotonic()
-            result: JSONObject = await bounded(endpoint(dep.provider, self._call(ctx, dep, timeouts)), timeouts)
+            call = self._call(ctx, dep, timeouts)
+            result: JSONObject = await bounded(getattr(dep.provider, method)(call), timeouts)
             dep.stats.in_flight -= 1
             dep.stats.observe(self.settings.ewma_alpha, latency=time.monotonic() - started)
             return result
@@ -258,9 +274,11 @@ class Router:
         raise last
 
     async def _alias(self, ctx: RequestContext, alias: str, run: Run[T], prog: _Progress) -> T:
-        """One alias: its deployments in strategy order, with retries."""
-        deps = self._table.get(alias)
+        """One alias: its deployments that serve the endpoint, in strategy order, with retries."""
+        deps = self._serving[ctx.endpoint].get(alias)
         if not deps:
+            if alias in self._table:
+                raise UpstreamUnavailable(f"The fallback model '{alias}' does not serve the '{ctx.endpoint}' endpoint.")
             raise UpstreamUnavailable(f"The fallback model '{alias}' is not configured.")
         ordered = order(self.settings.strategy_for(alias), deps, self._rng)
         failed: list[str] = []
@@ -366,7 +384,7 @@ class Router:
             body=body,
             params=ctx.params,
             timeouts=timeouts,
-            endpoint=_PROVIDER_ENDPOINT[ctx.endpoint],
+            endpoint=ENDPOINTS[ctx.endpoint].provider_endpoint,
         )
 
     def _timeouts(self, ctx: RequestContext, dep: Deployment, prog: _Progress) -> Timeouts:

@@ -16,6 +16,7 @@ from modelrail.limits.schema import limits_model
 KeyKind = Literal["regular", "admin"]
 KeyEnv = Literal["dev", "staging", "prod"]
 KeyStatus = Literal["active", "revoked", "expired"]
+# The endpoint table's scope names (endpoints.SCOPES), spelled out for the OpenAPI enum; a test keeps them equal.
 KeyEndpoint = Literal["chat", "completions", "embeddings", "messages"]
 Period = Literal["day", "month", "total"]
 

@@ -73,23 +73,32 @@ class Pricing:
         self._settings = settings
         self._by_deployment: dict[str, Rate] = {}
         self._by_alias: dict[str, Rate] = {}
+        # Input plus output USD per million tokens, as configured; None where nothing prices it.
+        self._per_million: dict[str, float | None] = {}
         for dep in deployments:
-            rate = self._resolve(dep)
+            rate, per_million = self._resolve(dep)
             self._by_deployment[dep.id] = rate
+            self._per_million[dep.id] = per_million
             known = self._by_alias.get(dep.alias)
             # An alias's worst case is its dearest deployment: the router may pick any of them.
             if known is None or (rate.input + rate.output) > (known.input + known.output):
                 self._by_alias[dep.alias] = rate
 
-    def _resolve(self, dep: DeploymentRef) -> Rate:
+    def _resolve(self, dep: DeploymentRef) -> tuple[Rate, float | None]:
         overrides = self._settings.overrides
         for key in (dep.id, dep.alias, dep.model):
             if key in overrides:
-                return Rate.per_million(overrides[key])
+                price = overrides[key]
+                return Rate.per_million(price), price.input + price.output
         if dep.provider in self._settings.free_providers:
-            return FREE
-        price = lookup(self._table, dep.model)
-        return Rate.per_million(price) if price is not None else FREE
+            return FREE, 0.0
+        found = lookup(self._table, dep.model)
+        return (Rate.per_million(found), found.input + found.output) if found is not None else (FREE, None)
+
+    def per_million(self, deployment: str) -> float | None:
+        """A deployment's input plus output USD per million tokens, priced as billing prices it; None
+        for a deployment nothing prices (no override, not a free provider, not in the table)."""
+        return self._per_million.get(deployment)
 
     def for_deployment(self, deployment: str | None, alias: str) -> Rate:
         if deployment is not None:

@@ -1,4 +1,9 @@
-"""The admin sub-app: who may enter (admin keys and the master key), and its error handling."""
+"""The admin sub-app: who may enter (admin keys and the master key), and its error handling.
+
+The admin check is written once, here (:func:`admin_principal`, used as the ``Admin`` dependency
+by every admin route); every admin route lives in this package, so all of them are in
+``/admin/v1/openapi.json``.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +17,10 @@ from starlette.exceptions import HTTPException
 
 from modelrail import __version__
 from modelrail.api.errors import error_response, on_http_exception, on_modelrail_error
-from modelrail.auth.base import Authenticator, credential_from
+from modelrail.auth.base import credential_from
 from modelrail.auth.principal import Principal
 from modelrail.errors import InvalidRequest, ModelrailError, PermissionDenied
+from modelrail.runtime import Runtime
 from modelrail.store.keys import KeyStore
 
 PREFIX = "/admin"
@@ -23,7 +29,7 @@ PREFIX = "/admin"
 @dataclass(slots=True)
 class AdminContext:
     store: KeyStore
-    auth: Authenticator
+    runtime: Runtime
 
 
 def _context(request: Request) -> AdminContext:
@@ -32,7 +38,9 @@ def _context(request: Request) -> AdminContext:
 
 
 async def admin_principal(request: Request) -> Principal:
-    principal = await _context(request).auth.authenticate(credential_from(request.headers))
+    """The caller, who must hold an admin key or the master key. The authenticator is the app's
+    current one (the runtime's), as for every other route."""
+    principal = await _context(request).runtime.auth.authenticate(credential_from(request.headers))
     if not principal.is_admin:
         raise PermissionDenied("This key is not an admin key; the admin API needs an admin key or the master key.")
     return principal
@@ -42,8 +50,13 @@ def store(request: Request) -> KeyStore:
     return _context(request).store
 
 
+def runtime(request: Request) -> Runtime:
+    return _context(request).runtime
+
+
 Admin = Annotated[Principal, Depends(admin_principal)]
 Store = Annotated[KeyStore, Depends(store)]
+AppRuntime = Annotated[Runtime, Depends(runtime)]
 
 
 def actor(principal: Principal) -> str:
@@ -58,19 +71,23 @@ async def _on_validation(request: Request, exc: Exception) -> Response:
     return error_response(InvalidRequest(message, param=".".join(loc) or None))
 
 
-def build_admin_app(store: KeyStore, auth: Authenticator) -> FastAPI:
-    from modelrail.api.admin import routes
+def build_admin_app(store: KeyStore, runtime: Runtime) -> FastAPI:
+    from modelrail.api.admin import deployments, routes, usage
 
     app = FastAPI(
         title="modelrail admin API",
         version=__version__,
-        description="Teams, API keys and the audit log. Send an admin key or the master key as a bearer token.",
+        description=(
+            "Teams, API keys, the audit log, usage and spend reports, and the router's deployments."
+            " Send an admin key or the master key as a bearer token."
+        ),
         openapi_url="/v1/openapi.json",
         docs_url="/v1/docs",
         redoc_url=None,
     )
-    app.state.admin = AdminContext(store=store, auth=auth)
-    app.include_router(routes.router, prefix="/v1")
+    app.state.admin = AdminContext(store=store, runtime=runtime)
+    for module in (routes, usage, deployments):
+        app.include_router(module.router, prefix="/v1")
     app.add_exception_handler(ModelrailError, on_modelrail_error)
     app.add_exception_handler(HTTPException, on_http_exception)
     app.add_exception_handler(RequestValidationError, _on_validation)

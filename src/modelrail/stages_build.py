@@ -1,4 +1,7 @@
-"""Build the admission (limits + budgets) and usage (ledger) stages from Settings.
+"""Building the pipeline's stages from Settings: pricing, admission (limits + budgets) and usage (ledger).
+
+One :class:`~modelrail.usage.pricing.Pricing` prices both billing (the meter) and routing (the
+``lowest_cost`` strategy, router/costs.py): ``create_app`` builds it once and hands it here.
 
 In tests::
 
@@ -85,6 +88,12 @@ def deployment_refs(table: Mapping[str, Sequence[Any]]) -> list[DeploymentRef]:
     ]
 
 
+def build_pricing(settings: Any, table: Mapping[str, Sequence[Any]]) -> Pricing:
+    """The one pricing of an app: the shipped table under ``pricing.overrides`` and ``free_providers``."""
+    pricing_settings: PricingSettings = settings.pricing
+    return Pricing(pricing_settings, deployment_refs(table))
+
+
 def ledger_url(settings: Any) -> str:
     """``ledger.database_url``, else the store's ``database.url``, else SQLite in the data dir."""
     ledger: LedgerSettings = settings.ledger
@@ -103,15 +112,17 @@ def build_stages(
     *,
     state: StateBackend | None = None,
     estimator: Estimator | None = None,
+    pricing: Pricing | None = None,
 ) -> Stages:
-    """``settings`` is :class:`modelrail.settings.Settings` (typed loosely to avoid an import cycle)."""
+    """``settings`` is :class:`modelrail.settings.Settings` (typed loosely to avoid an import cycle).
+    ``pricing``, when given, is the one the router's costs came from (see :func:`build_pricing`)."""
     state_settings: StateSettings = settings.state
     limits: LimitsSettings = settings.limits
-    pricing_settings: PricingSettings = settings.pricing
     ledger_settings: LedgerSettings = settings.ledger
     alert_settings: AlertSettings = settings.alerts
     backend = state if state is not None else build_state(state_settings)
-    pricing = Pricing(pricing_settings, deployment_refs(table))
+    if pricing is None:
+        pricing = build_pricing(settings, table)
     meter = Meter(pricing, estimator or Estimator())
     alerts = Alerts(alert_settings, backend)
     admission = LimitsAdmission(limits, backend, meter, alerts)

@@ -87,7 +87,8 @@ def _from_schema(schema: dict[str, Any], defs: dict[str, Any], *, extra: bool, d
     if kind == "string":
         return st.text(min_size=schema.get("minLength", 0), max_size=max(schema.get("minLength", 0), 30))
     if kind == "integer":
-        return st.integers(min_value=_bound(schema, "minimum"), max_value=_bound(schema, "maximum"))
+        lo, hi = _bound(schema, "minimum"), _bound(schema, "maximum")
+        return st.integers(min_value=-(2**63) if lo is None else lo, max_value=2**63 - 1 if hi is None else hi)
     if kind == "number":
         lo, hi = _bound(schema, "minimum"), _bound(schema, "maximum")
         return st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)
@@ -295,7 +296,8 @@ def _dumps(value: Any) -> str:
 
 # -- hostile variants ---------------------------------------------------------------------------
 
-HUGE = st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**30, 1e308, -1e308, 5e-324])
+# Encoded with the standard library's json, which writes big integers and NaN/Infinity tokens.
+HUGE = st.sampled_from([2**63, -(2**63) - 1, 2**64, 10**30, 1e308, -1e308, 5e-324, math.nan, math.inf, -math.inf])
 wrong_types = st.one_of(
     st.none(),
     st.booleans(),

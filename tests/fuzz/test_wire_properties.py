@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import orjson
@@ -19,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from modelrail.protocol import openai as oa
 from modelrail.protocol.anthropic import MessagesRequest, to_chat_body
-from modelrail.protocol.base import invalid_request_from
 from modelrail.protocol.anthropic_response import StreamTranslator, from_chat_completion
+from modelrail.protocol.base import invalid_request_from
 from modelrail.protocol.openai import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
 from tests.fuzz.conftest import (
     FUZZ,
@@ -208,7 +209,7 @@ def _chunks(result: dict[str, Any], cuts: list[int]) -> list[dict[str, Any]]:
 
     def pieces(value: str) -> list[str]:
         points = sorted({c % (len(value) + 1) for c in cuts} | {0, len(value)})
-        return [value[a:b] for a, b in zip(points, points[1:], strict=False) if value[a:b]]
+        return [value[a:b] for a, b in itertools.pairwise(points) if value[a:b]]
 
     out = [chunk({"role": "assistant", "content": ""})]
     out += [chunk({"content": p}) for p in pieces(message["content"] or "")]

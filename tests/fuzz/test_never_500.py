@@ -13,17 +13,25 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import orjson
 import pytest
-from hypothesis import given
+import yaml
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelrail.app import create_app
 from modelrail.protocol.anthropic import MessagesRequest
-from modelrail.protocol.openai import ChatCompletionRequest, CompletionRequest, EmbeddingRequest
+from modelrail.protocol.openai import (
+    MAX_EMBEDDING_DIMENSIONS,
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+)
 from tests.conftest import AUTH, make_settings, running
 from tests.fuzz.conftest import (
     ALIASES,
@@ -227,3 +235,59 @@ def test_hostile_headers_never_500(gateway: App, path: str) -> None:
 def test_aliases_are_configured(gateway: App) -> None:
     listed = {m["id"] for m in gateway.get("/v1/models").json()["data"]}
     assert set(ALIASES) <= listed
+
+
+@FUZZ
+@given(dimensions=st.integers(min_value=MAX_EMBEDDING_DIMENSIONS + 1, max_value=2**63 - 1))
+def test_embedding_dimensions_are_bounded(gateway: App, dimensions: int) -> None:
+    """Found by schemathesis: ``dimensions: 127289898358`` made the fake provider allocate the vector (500,
+    MemoryError; smaller huge values took the worker's memory). A client must not choose an allocation."""
+    body = {"model": "fake-chat", "input": "hi", "dimensions": dimensions}
+    response = gateway.post("/v1/embeddings", orjson.dumps(body))
+    assert response.status_code == 400, response.text[:200]
+    assert response.json()["error"]["param"] == "dimensions"
+
+
+def _nullable(node: Any) -> Any:
+    """OpenAPI 3.0's ``nullable: true`` (which OpenAI's 3.1 document still uses) as JSON Schema says it."""
+    if isinstance(node, list):
+        return [_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _nullable(value) for key, value in node.items() if key != "nullable"}
+    if node.get("nullable") is True:
+        if isinstance(out.get("type"), str):
+            out["type"] = [out["type"], "null"]
+        if "enum" in out:
+            out["enum"] = [*out["enum"], None]
+        if "type" not in out and "enum" not in out:
+            out = {"anyOf": [out, {"type": "null"}]}
+    return out
+
+
+SPEC = _nullable(yaml.safe_load(Path(__file__).with_name("public_openapi.yaml").read_text()))
+# Legacy completions have no chunk schema in the spec (it reuses the unary response, whose finish_reason and
+# usage cannot be null as they are mid-stream in OpenAI's own streams), so only chat chunks are checked.
+STREAM_SCHEMAS = {"/v1/chat/completions": "CreateChatCompletionStreamResponse"}
+
+
+@pytest.mark.parametrize("path", list(STREAM_SCHEMAS))
+def test_stream_chunks_conform_to_openai_spec(gateway: App, path: str) -> None:
+    """Each chunk of a stream validates against OpenAI's chunk schema (schemathesis cannot check these)."""
+    # The document itself is the root, so the schema's $refs to #/components resolve.
+    validator = jsonschema.Draft202012Validator({**SPEC, "$ref": f"#/components/schemas/{STREAM_SCHEMAS[path]}"})
+    valid = ENDPOINTS[path][2]
+
+    @settings(FUZZ, max_examples=20)
+    @given(body=valid)
+    def run(body: dict[str, Any]) -> None:
+        response = gateway.post(path, orjson.dumps({**body, "stream": True}))
+        assert response.status_code == 200, response.text
+        data = [line[6:] for line in response.text.split("\n") if line.startswith("data: ")]
+        assert data[-1] == "[DONE]"
+        for item in data[:-1]:
+            chunk = orjson.loads(item)
+            errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(chunk)]
+            assert not errors, (errors, chunk)
+
+    run()

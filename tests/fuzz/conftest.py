@@ -31,7 +31,7 @@ FUZZ = settings(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=60,
+    max_examples=40,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
 )
 
@@ -135,10 +135,10 @@ model_name = st.sampled_from(ALIASES)
 
 
 @st.composite
-def tool_pairs(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """An assistant's tool_use blocks and the user's tool_result blocks that answer them."""
+def tool_pairs(draw: st.DrawFn, turn: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """An assistant's tool_use blocks and the user's tool_result blocks that answer them (ids unique per turn)."""
     count = draw(st.integers(1, 3))
-    ids = draw(st.lists(ident.map(lambda s: "toolu_" + s), min_size=count, max_size=count, unique=True))
+    ids = draw(st.lists(ident.map(lambda s: f"toolu_{turn}_{s}"), min_size=count, max_size=count, unique=True))
     uses = [{"type": "tool_use", "id": i, "name": draw(ident), "input": draw(json_objects)} for i in ids]
     results = [
         {
@@ -167,8 +167,8 @@ image_block = st.one_of(
 def anthropic_requests(draw: st.DrawFn, *, stream: bool | None = None) -> dict[str, Any]:
     """A valid Anthropic Messages request: text turns, images, and tool calls answered by tool results."""
     messages: list[dict[str, Any]] = []
-    for _ in range(draw(st.integers(0, 2))):
-        uses, results = draw(tool_pairs())
+    for turn in range(draw(st.integers(0, 2))):
+        uses, results = draw(tool_pairs(turn))
         lead = draw(st.lists(text_block, max_size=1))
         messages.append(
             {
@@ -182,7 +182,7 @@ def anthropic_requests(draw: st.DrawFn, *, stream: bool | None = None) -> dict[s
     body: dict[str, Any] = {"model": draw(model_name), "max_tokens": draw(st.integers(1, 64)), "messages": messages}
     optional = {
         "system": st.one_of(text, st.lists(text_block, max_size=2)),
-        "stop_sequences": st.lists(plain_text.filter(bool), max_size=3),
+        "stop_sequences": st.lists(plain_text.filter(bool), max_size=4),
         "temperature": st.floats(0, 1),
         "top_p": st.floats(0, 1),
         "top_k": st.integers(0, 100),

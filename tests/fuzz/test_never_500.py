@@ -291,3 +291,14 @@ def test_stream_chunks_conform_to_openai_spec(gateway: App, path: str) -> None:
             assert not errors, (errors, chunk)
 
     run()
+
+
+@FUZZ
+@given(stops=st.lists(st.text(min_size=1, max_size=5), min_size=5, max_size=12), stream=st.booleans())
+def test_too_many_stop_sequences_are_refused_by_their_own_name(gateway: App, stops: list[str], stream: bool) -> None:
+    """Found by the translation property: 5 stop_sequences were refused as "Invalid value for 'stop'", a field
+    an Anthropic client never sent (the chat body the request is translated to allows 4)."""
+    body = {**SMOKE["/v1/messages"], "stop_sequences": stops, "stream": stream}
+    response = gateway.post("/v1/messages", orjson.dumps(body))
+    assert response.status_code == 400, response.text[:200]
+    assert "'stop_sequences'" in response.json()["error"]["message"]

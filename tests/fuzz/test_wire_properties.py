@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
@@ -31,6 +31,7 @@ from tests.fuzz.conftest import (
     completion_requests,
     embedding_requests,
     from_model,
+    hostile,
 )
 
 pytestmark = pytest.mark.fuzz
@@ -272,3 +273,63 @@ def test_stream_translation_says_what_the_unary_one_says(result: dict[str, Any],
     assert streamed == unary["content"]
     assert events[-2]["delta"] == {"stop_reason": unary["stop_reason"], "stop_sequence": None}
     assert events[-2]["usage"] == unary["usage"]
+
+
+ANTHROPIC_STOP_REASONS = {"end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"}
+
+
+def _well_formed_usage(usage: dict[str, Any]) -> None:
+    assert set(usage) == {"input_tokens", "output_tokens"}
+    assert all(type(v) is int and v >= 0 for v in usage.values()), usage
+
+
+def _well_formed_block(block: dict[str, Any]) -> None:
+    if block["type"] == "text":
+        assert isinstance(block["text"], str)
+    else:
+        assert block["type"] == "tool_use"
+        assert isinstance(block["id"], str) and block["id"] and isinstance(block["name"], str)
+        assert isinstance(block["input"], dict)
+
+
+@FUZZ
+@given(result=hostile(chat_completions()).filter(lambda r: isinstance(r, dict)))
+@example(result={"choices": [None]})
+@example(result={"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "abc"}})
+@example(result={"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": 1e400}})
+@example(result={"choices": [{"message": {"tool_calls": [{"function": {"arguments": 5}}]}}]})
+def test_any_upstream_answer_translates_to_a_well_formed_message(result: dict[str, Any]) -> None:
+    """Providers pass an upstream's parsed JSON on: whatever its fields hold, the message is well formed.
+    Found: usage.prompt_tokens "abc" or 1e400 raised (ValueError, OverflowError), choices [null] raised
+    AttributeError: a 500 on /v1/messages for a body the ledger had already learnt to distrust."""
+    message = from_chat_completion(result, message_id="msg_1", stop_sequences=("END",))
+    assert message["stop_reason"] in ANTHROPIC_STOP_REASONS
+    assert message["stop_sequence"] in (None, "END")
+    assert isinstance(message["model"], str)
+    for block in message["content"]:
+        _well_formed_block(block)
+    _well_formed_usage(message["usage"])
+
+
+@FUZZ
+@given(result=chat_completions(), cuts=st.lists(st.integers(0, 1000), max_size=4), data=st.data())
+def test_any_upstream_stream_translates_to_well_formed_events(
+    result: dict[str, Any], cuts: list[int], data: st.DataObject
+) -> None:
+    # A provider hands over each chunk as a parsed JSON object; inside it, anything goes.
+    chunks = [
+        data.draw(hostile(st.just(c)).filter(lambda c: isinstance(c, dict))) if data.draw(st.booleans()) else c
+        for c in _chunks(result, cuts)
+    ]
+    translator = StreamTranslator(message_id="msg_1", model="m", stop_sequences=("END",))
+    events = [event for chunk in chunks for event in translator.feed(chunk)] + translator.finish()
+    assert events[0]["type"] == "message_start" and events[-1]["type"] == "message_stop"
+    assert events[-2]["delta"]["stop_reason"] in ANTHROPIC_STOP_REASONS
+    _well_formed_usage(events[-2]["usage"])
+    for event in events:
+        orjson.dumps(event)  # every event can be written to the wire
+        if event["type"] == "content_block_start":
+            _well_formed_block(event["content_block"])
+        elif event["type"] == "content_block_delta":
+            delta = event["delta"]
+            assert isinstance(delta.get("text", delta.get("partial_json")), str)

@@ -18,6 +18,8 @@ from pydantic import Field, model_validator
 from modelrail.errors import InvalidRequest
 from modelrail.protocol.base import JSONObject, WireModel
 
+MAX_STOP_SEQUENCES = 4
+
 
 class TextBlock(WireModel):
     type: Literal["text"]
@@ -115,7 +117,9 @@ class MessagesRequest(WireModel):
     max_tokens: int = Field(ge=1)
     messages: list[Message] = Field(min_length=1)
     system: str | list[TextBlock] | None = None
-    stop_sequences: list[str] | None = None
+    # Every request travels as an OpenAI chat body, which carries at most 4 stop sequences; refusing more here
+    # names the field the client sent rather than the chat body's 'stop'.
+    stop_sequences: list[str] | None = Field(default=None, max_length=MAX_STOP_SEQUENCES)
     temperature: float | None = Field(default=None, ge=0, le=1)
     top_p: float | None = Field(default=None, ge=0, le=1)
     top_k: int | None = Field(default=None, ge=0)

@@ -48,27 +48,52 @@ def stop_reason(choice: JSONObject, stop_sequences: Sequence[str]) -> tuple[str,
     sequence matched (vLLM's ``stop_reason``) let the two be told apart, otherwise it is end_turn.
     """
     finish = choice.get("finish_reason")
-    if finish == "stop" or finish is None:
+    if finish == "stop" or not isinstance(finish, str):
         matched = choice.get("stop_reason")
         if isinstance(matched, str) and matched in stop_sequences:
             return "stop_sequence", matched
         return "end_turn", None
-    return _STOP_REASONS.get(str(finish), "end_turn"), None
+    return _STOP_REASONS.get(finish, "end_turn"), None
 
 
 def usage_of(usage: Any) -> JSONObject:
+    """Anthropic's usage from an upstream's OpenAI usage; counts that are not whole numbers from 0 are 0
+    (the ledger distrusts them the same way, in ``context.Usage``)."""
     if not isinstance(usage, dict):
         return {"input_tokens": 0, "output_tokens": 0}
-    return {
-        "input_tokens": int(usage.get("prompt_tokens") or 0),
-        "output_tokens": int(usage.get("completion_tokens") or 0),
-    }
+    return {"input_tokens": _count(usage.get("prompt_tokens")), "output_tokens": _count(usage.get("completion_tokens"))}
+
+
+def _count(value: Any) -> int:
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return 0
+
+
+# What follows reads an upstream's answer, which providers pass on as parsed JSON: any field may have any
+# type, and a wrong one is treated as absent rather than allowed to raise (a 500, or a broken stream).
+
+
+def _dict(value: Any) -> JSONObject:
+    return value if isinstance(value, dict) else {}
+
+
+def _dicts(value: Any) -> list[JSONObject]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def tool_input(arguments: Any) -> JSONObject:
     """A tool call's arguments as the object Anthropic's ``input`` is; a model's broken JSON stays visible."""
     if isinstance(arguments, dict):
         return arguments
+    if arguments is not None and not isinstance(arguments, str):
+        return {"_arguments": arguments}
     try:
         value = orjson.loads(arguments or "{}")
     except orjson.JSONDecodeError:
@@ -77,30 +102,30 @@ def tool_input(arguments: Any) -> JSONObject:
 
 
 def from_chat_completion(result: JSONObject, *, message_id: str, stop_sequences: Sequence[str]) -> JSONObject:
-    choices = result.get("choices") or [{}]
-    choice = choices[0]
-    msg = choice.get("message") or {}
+    choice = (_dicts(result.get("choices")) or [{}])[0]
+    msg = _dict(choice.get("message"))
+    calls = _dicts(msg.get("tool_calls"))
     content: list[JSONObject] = []
-    if msg.get("content"):
+    if _str(msg.get("content")):
         content.append({"type": "text", "text": msg["content"]})
-    for call in msg.get("tool_calls") or []:
-        function = call.get("function") or {}
+    for call in calls:
+        function = _dict(call.get("function"))
         content.append(
             {
                 "type": "tool_use",
-                "id": call.get("id") or f"toolu_{len(content)}",
-                "name": function.get("name", ""),
+                "id": _str(call.get("id")) or f"toolu_{len(content)}",
+                "name": _str(function.get("name")),
                 "input": tool_input(function.get("arguments")),
             }
         )
     reason, sequence = stop_reason(choice, stop_sequences)
-    if reason == "end_turn" and msg.get("tool_calls"):
+    if reason == "end_turn" and calls:
         reason = "tool_use"  # some servers finish a tool call with "stop"
     return {
         "id": message_id,
         "type": "message",
         "role": "assistant",
-        "model": result.get("model", ""),
+        "model": _str(result.get("model")),
         "content": content,
         "stop_reason": reason,
         "stop_sequence": sequence,
@@ -145,19 +170,19 @@ class StreamTranslator:
         return [{"type": "message_start", "message": message}]
 
     def feed(self, chunk: JSONObject) -> list[JSONObject]:
-        events = [] if self.started else self.start(chunk.get("model"))
-        if chunk.get("usage"):
+        events = [] if self.started else self.start(_str(chunk.get("model")))
+        if isinstance(chunk.get("usage"), dict) and chunk["usage"]:
             self.usage, self.usage_seen = usage_of(chunk["usage"]), True
-        for choice in chunk.get("choices") or []:
+        for choice in _dicts(chunk.get("choices")):
             if choice.get("index", 0) != 0:
                 continue
-            delta = choice.get("delta") or {}
-            text = delta.get("content")
+            delta = _dict(choice.get("delta"))
+            text = _str(delta.get("content"))
             if text:
                 if self.block_type != "text":
                     events += self._open({"type": "text", "text": ""})
                 events.append(self._delta({"type": "text_delta", "text": text}))
-            for call in delta.get("tool_calls") or []:
+            for call in _dicts(delta.get("tool_calls")):
                 events += self._tool_delta(call)
             if choice.get("finish_reason"):
                 self.reason, self.sequence = stop_reason(choice, self.stop_sequences)
@@ -180,18 +205,20 @@ class StreamTranslator:
 
     def _tool_delta(self, call: JSONObject) -> list[JSONObject]:
         events: list[JSONObject] = []
-        index = int(call.get("index", 0))
-        function = call.get("function") or {}
+        index = call.get("index", 0)
+        if type(index) is not int:
+            index = 0
+        function = _dict(call.get("function"))
         if index not in self.tool_blocks:
             block = {
                 "type": "tool_use",
-                "id": call.get("id") or f"toolu_{self.message_id}_{index}",
-                "name": function.get("name", ""),
+                "id": _str(call.get("id")) or f"toolu_{self.message_id}_{index}",
+                "name": _str(function.get("name")),
                 "input": {},
             }
             events += self._open(block)
             self.tool_blocks[index] = self.block
-        arguments = function.get("arguments")
+        arguments = _str(function.get("arguments"))
         if arguments:
             events.append(
                 {

@@ -111,11 +111,16 @@ class CompletionRequest(SamplingParams):
         return v
 
 
+MAX_EMBEDDING_DIMENSIONS = 8192
+
+
 class EmbeddingRequest(WireModel):
     model: str = Field(min_length=1)
     input: str | list[str] | list[int] | list[list[int]]
     encoding_format: Literal["float", "base64"] | None = "float"
-    dimensions: int | None = Field(default=None, ge=1)
+    # Bounded: a provider that honours it (the fake one, a matryoshka model upstream) builds vectors of this
+    # size, so an unbounded value is an allocation the client chooses. Real models stop at a few thousand.
+    dimensions: int | None = Field(default=None, ge=1, le=MAX_EMBEDDING_DIMENSIONS)
     user: str | None = None
 
     @field_validator("input")

@@ -19,6 +19,7 @@ from modelrail.api.request_id import RequestIds
 from modelrail.auth.key_auth import KeyAuthenticator
 from modelrail.auth.master_key import load_or_create_master_key
 from modelrail.gateway import Gateway
+from modelrail.guardrails.inputs import InputGuard
 from modelrail.providers.base import Provider
 from modelrail.providers.registry import UnknownProvider, provider_class
 from modelrail.router.breaker import Breakers, build_store
@@ -129,7 +130,14 @@ def create_app(
         admission=admission or (stages.admission if stages else OpenAdmission()),
         usage=usage or (stages.usage if stages else LogUsageSink()),
     )
-    rt = Runtime(settings=settings, auth=auth, router=router, gateway=gateway, providers=providers)
+    rt = Runtime(
+        settings=settings,
+        auth=auth,
+        router=router,
+        gateway=gateway,
+        providers=providers,
+        inputs=InputGuard(settings.inputs),
+    )
     rt.key_store = key_store
 
     @contextlib.asynccontextmanager

@@ -110,3 +110,11 @@ def test_connections_over_the_per_address_cap_are_refused() -> None:
         # The count goes down as connections close: a new one is served.
         with httpx.Client(base_url=f"http://{LOOPBACK}:{port}") as client:
             assert client.post("/", content=b"ok").status_code == 200
+
+
+def test_the_protocol_pickles_for_worker_processes() -> None:
+    import pickle
+
+    made = guarded_protocol(header_timeout=1.5, body_timeout=2.5, max_per_client=7)
+    again = pickle.loads(pickle.dumps(made))
+    assert again.keywords == {"header_timeout": 1.5, "body_timeout": 2.5, "max_per_client": 7}

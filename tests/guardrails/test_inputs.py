@@ -101,3 +101,24 @@ def test_text_only_requests_are_untouched() -> None:
     body = {"model": "m", "messages": [{"role": "user", "content": "https://example.com is a link in text"}]}
     guard().check(body)
     assert body["messages"][0]["content"] == "https://example.com is a link in text"
+
+
+async def test_the_app_refuses_a_metadata_url_in_each_dialect(app_factory) -> None:
+    from tests.conftest import AUTH, fake_provider, running
+
+    app = app_factory()
+    url = "https://169.254.169.254/latest/meta-data/iam"
+    async with running(app) as client:
+        r = await client.post("/v1/chat/completions", headers=AUTH, json=image(url) | {"model": "fake-chat"})
+        assert r.status_code == 400
+        assert r.json()["error"]["code"] == "url_not_allowed"
+        r = await client.post(
+            "/v1/messages", headers=AUTH, json=anthropic_image(url) | {"model": "fake-chat", "max_tokens": 5}
+        )
+        assert r.status_code == 400
+        assert r.json()["type"] == "error" and "private" in r.json()["error"]["message"]
+        r = await client.post(
+            "/v1/chat/completions", headers=AUTH, json=image("data:image/png;base64,AAAA") | {"model": "fake-chat"}
+        )
+        assert r.status_code == 200
+    assert fake_provider(app).calls == 1  # only the allowed request reached the provider

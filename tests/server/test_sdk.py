@@ -86,7 +86,7 @@ def test_forwarding_uses_operator_key_and_passes_unknown_fields(mock, sdk):
 def test_client_cannot_choose_upstream_url(mock, sdk):
     app, _ = mock
     app.reset()
-    # Fields that name an address or a key are passed as data, never used to pick where to call.
+    # Fields that name an address or a key are never used to pick where to call.
     sdk.chat.completions.create(
         model="gpt-4o-mini",
         messages=MSG,
@@ -95,3 +95,6 @@ def test_client_cannot_choose_upstream_url(mock, sdk):
     recorded = app.requests[-1].to_json()
     assert recorded["path"] == "/v1/chat/completions"
     assert recorded["headers"]["authorization"] == f"Bearer {UPSTREAM_KEY}"
+    # And they never reach the upstream at all (a chained gateway might honour them).
+    for field in ("api_base", "base_url", "api_key"):
+        assert field not in recorded["body"]

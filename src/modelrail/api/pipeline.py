@@ -152,6 +152,7 @@ class EndpointRoute:
     async def serve(self, ex: Exchange) -> Reply:
         rt = ex.runtime
         data = await read_json(ex.receive, rt.settings.server.max_body_bytes, ex.headers)
+        rt.inputs.check(data)  # routing fields out, media URLs only where allowed
         ctx, wire = self.family.begin(self.spec, ex, data)
         ctx.timeout, ctx.ttft_timeout = requested_timeouts(ex.headers)
         # A unary call is cancelled if the client goes; a stream hands the watch to its response.

@@ -70,6 +70,7 @@ def serve(
 
     import uvicorn
 
+    from modelrail.api.connections import guarded_protocol
     from modelrail.observability.logging import configure
 
     configure(server.log_level)
@@ -80,7 +81,12 @@ def serve(
         port=port,
         workers=workers,
         loop="uvloop" if sys.platform != "win32" else "asyncio",
-        http="httptools",
+        # uvicorn's httptools protocol with read deadlines (408) and a per-address connection cap.
+        http=guarded_protocol(
+            header_timeout=server.header_timeout,
+            body_timeout=server.read_timeout,
+            max_per_client=server.max_connections_per_client,
+        ),
         access_log=server.access_log,
         log_level=server.log_level,
         timeout_keep_alive=int(server.keep_alive),

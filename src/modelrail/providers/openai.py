@@ -42,8 +42,6 @@ class OpenAIErrors(ErrorReader):
     OpenAI-compatible servers (vLLM, llama.cpp, Ollama...) often send no code, so their message is
     read as a fallback; that guesswork stays here, with the servers that need it."""
 
-    __slots__ = ()
-
     def context_window(self, status: int, error: ErrorBody) -> bool:
         if error.code == "context_length_exceeded":
             return True
@@ -66,7 +64,7 @@ class OpenAIProvider(Provider):
         self._completions_url = base + "/completions"
         self._embeddings_url = base + "/embeddings"
         self._models_url = base + "/models"
-        self._errors = OpenAIErrors()
+        self._errors = OpenAIErrors([config.api_key] if config.api_key else [])
         # A user-agent of our own: with none, aiohttp would add its own unless told to skip it, and
         # skipping rebuilds a header multidict on every request (about 5% of a request's CPU).
         self._headers = {"content-type": "application/json", "user-agent": "modelrail", **config.headers}

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import aiohttp
@@ -25,6 +26,7 @@ from modelrail.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from modelrail.observability.secrets import SecretScrubber
 
 _MAX_MESSAGE = 500
 _NO_DETAILS = "no error details"
@@ -44,10 +46,15 @@ class ErrorReader:
     The default reads OpenAI's shape (``{"error": {"message", "code", "type"}}``, or a bare
     ``message``/``detail``), which most upstreams share, and finds no context-window errors. A
     provider with another shape overrides :meth:`read`; one whose errors carry a context-window
-    code overrides :meth:`context_window`.
+    code overrides :meth:`context_window`. ``secrets`` are the provider's own credentials: the
+    message is shown to the client, so they (and anything shaped like a credential, which an
+    upstream that echoes its request's headers would show) are taken out of it.
     """
 
-    __slots__ = ()
+    __slots__ = ("scrub",)
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self.scrub = SecretScrubber(secrets, max_chars=_MAX_MESSAGE)
 
     def read(self, body: bytes) -> ErrorBody:
         return error_body(body)
@@ -95,7 +102,7 @@ def status_error(status: int, body: bytes, headers: Mapping[str, str], errors: E
 
 def _status_error(status: int, body: bytes, headers: Mapping[str, str], errors: ErrorReader) -> UpstreamError:
     error = errors.read(body)
-    message = error.message
+    message = errors.scrub(error.message)
     if status == 429:
         wait = retry_after_seconds(headers)
         extra = {"retry-after": str(max(1, round(wait)))} if wait is not None else {}
@@ -144,26 +151,46 @@ def translate_errors() -> Iterator[None]:
         raise UpstreamError(f"Upstream transport error: {type(exc).__name__}.", retryable=True) from None
 
 
+# The longest wait an upstream's Retry-After is believed for: a larger (or infinite) one is capped.
+MAX_RETRY_AFTER = 3600.0
+
+
 def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     """Seconds to wait, from ``retry-after-ms``, ``retry-after`` (seconds or HTTP date), or
-    OpenAI's ``x-ratelimit-reset-requests``/``-tokens`` (durations such as ``1s``, ``6m0s``, ``20ms``)."""
-    ms = headers.get("retry-after-ms")
-    if ms:
-        try:
-            return max(0.0, float(ms) / 1000)
-        except ValueError:
-            pass
+    OpenAI's ``x-ratelimit-reset-requests``/``-tokens`` (durations such as ``1s``, ``6m0s``, ``20ms``).
+
+    Whatever the upstream sends, the answer is None or a finite number from 0 to
+    ``MAX_RETRY_AFTER``: ``inf``, ``nan``, ``soon-ish`` or a date in year 10000 are not a crash."""
+    ms = _seconds(headers.get("retry-after-ms"), 0.001)
+    if ms is not None:
+        return ms
     ra = headers.get("retry-after")
     if ra:
+        seconds = _seconds(ra, 1.0)
+        if seconds is not None:
+            return seconds
         try:
-            return max(0.0, float(ra))
-        except ValueError:
-            when = email.utils.parsedate_to_datetime(ra) if ra else None
-            if when is not None:
-                return max(0.0, when.timestamp() - time.time())
+            when = email.utils.parsedate_to_datetime(ra)
+            return _bounded(when.timestamp() - time.time())
+        except (ValueError, TypeError, OverflowError, IndexError):
+            pass
     resets = [parse_duration(headers.get(h, "")) for h in ("x-ratelimit-reset-requests", "x-ratelimit-reset-tokens")]
-    known = [r for r in resets if r is not None]
+    known = [_bounded(r) for r in resets if r is not None and not math.isnan(r)]
     return max(known) if known else None
+
+
+def _seconds(text: str | None, unit: float) -> float | None:
+    if not text:
+        return None
+    try:
+        value = float(text) * unit
+    except ValueError:
+        return None
+    return None if math.isnan(value) else _bounded(value)
+
+
+def _bounded(seconds: float) -> float:
+    return min(MAX_RETRY_AFTER, max(0.0, seconds))
 
 
 def parse_duration(text: str) -> float | None:
@@ -186,7 +213,10 @@ def parse_duration(text: str) -> float | None:
         unit = "ms" if text.startswith("ms", i) else ch
         if unit not in units or not num:
             return None
-        total += float(num) * units[unit]
+        try:
+            total += float(num) * units[unit]
+        except ValueError:  # "1.2.3s"
+            return None
         num = ""
         i += len(unit)
     return total if not num else None

@@ -111,7 +111,7 @@ def create_app(
         max_staleness=settings.auth.key_max_staleness,
         touch_interval=settings.auth.key_touch_interval,
     )
-    breakers = Breakers(settings.router.breaker, build_store(settings.router.breaker))
+    breakers = Breakers(settings.router.breaker, build_store(settings.router.breaker, settings.state))
     # Limits, budgets and the ledger, from the config, unless a caller (a test) brings its own stages.
     stages = build_stages(settings, table, pricing=pricing) if admission is None or usage is None else None
     # Deployment limits count in the same shared state as the key, team and model limits.

@@ -19,6 +19,7 @@ from typing import Literal, Protocol
 
 from modelrail.errors import StateUnavailable
 from modelrail.router.config import BreakerSettings
+from modelrail.state.config import StateSettings
 
 State = Literal["closed", "open", "half_open"]
 
@@ -167,9 +168,12 @@ class Breakers:
         await self.store.close()
 
 
-def build_store(settings: BreakerSettings) -> BreakerStore:
-    if settings.store == "redis":
+def build_store(settings: BreakerSettings, state: StateSettings | None = None) -> BreakerStore:
+    """The configured store; with ``store`` unset, the shared state's backend and Redis URL."""
+    kind = settings.store or (state.backend if state is not None else "memory")
+    if kind == "redis":
         from modelrail.router.breaker_redis import RedisBreakerStore
 
-        return RedisBreakerStore(settings)
+        url = settings.redis_url or (state.redis_url if state is not None else None) or "redis://127.0.0.1:6379/0"
+        return RedisBreakerStore(settings.model_copy(update={"store": "redis", "redis_url": url}))
     return MemoryBreakerStore(settings)

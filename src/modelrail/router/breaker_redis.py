@@ -90,7 +90,9 @@ class RedisBreakerStore:
         import redis.asyncio as aioredis
 
         self.settings = settings
-        self._client: Any = client or aioredis.Redis.from_url(settings.redis_url, socket_timeout=0.5)
+        self._client: Any = client or aioredis.Redis.from_url(
+            settings.redis_url or "redis://127.0.0.1:6379/0", socket_timeout=0.5
+        )
         self._allow = self._client.register_script(_ALLOW)
         self._record = self._client.register_script(_RECORD)
         # Forget a breaker untouched for a while: long enough to outlive any window or cooldown.

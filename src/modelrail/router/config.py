@@ -51,8 +51,10 @@ class BreakerSettings(_Section):
     # Seconds an open breaker refuses calls before letting probes through (half-open).
     cooldown: float = Field(default=15.0, gt=0)
     half_open_probes: int = Field(default=1, ge=1)
-    store: Literal["memory", "redis"] = "memory"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # Where breaker state lives. Unset: where the shared state lives (``state.backend`` and its
+    # ``redis_url``), so replicas on Redis share their breakers with nothing more to set.
+    store: Literal["memory", "redis"] | None = None
+    redis_url: str | None = None
     key_prefix: str = "modelrail:breaker:"
 
 

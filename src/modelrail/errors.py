@@ -129,6 +129,9 @@ class UpstreamError(ModelrailError):
     default_code = "upstream_error"
     # The upstream's own id of the failed request (its ``x-request-id``), set by the transport, for logs.
     upstream_request_id: str | None = None
+    # A timeout that fired at a deadline the client tightened (x-modelrail-timeout,
+    # x-modelrail-ttft-timeout), set by the router: not the deployment's fault.
+    client_deadline: bool = False
 
     def __init__(
         self,

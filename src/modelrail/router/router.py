@@ -303,7 +303,9 @@ class Router:
             except UpstreamError as exc:
                 last = exc
                 failed.append(dep.id)
-                if not self.policy.retryable(exc) or retry >= self.policy.max_retries or not self.budget.try_spend():
+                if not self.policy.retryable(exc) or retry >= self.policy.max_retries:
+                    raise
+                if not exc.client_deadline and not self.budget.try_spend():
                     raise
                 retry += 1
                 prog.retries += 1
@@ -362,7 +364,11 @@ class Router:
             result = await run(dep, timeouts)
         except UpstreamError as exc:
             stats.in_flight -= 1
-            if not isinstance(exc, UpstreamBadRequest):
+            if isinstance(exc, UpstreamTimeout) and timeouts is not dep.timeouts:
+                # The client's own tighter deadline fired: one tenant's impatience is not the
+                # deployment's ill health, so neither its breaker nor the shared retry budget pays.
+                exc.client_deadline = True
+            elif not isinstance(exc, UpstreamBadRequest):
                 stats.failures += 1
                 await self.breakers.record(dep.id, False)
             if exc.retry_after:

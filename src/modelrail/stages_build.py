@@ -91,7 +91,7 @@ def deployment_refs(table: Mapping[str, Sequence[Any]]) -> list[DeploymentRef]:
 def build_pricing(settings: Any, table: Mapping[str, Sequence[Any]]) -> Pricing:
     """The one pricing of an app: the shipped table under ``pricing.overrides`` and ``free_providers``."""
     pricing_settings: PricingSettings = settings.pricing
-    return Pricing(pricing_settings, deployment_refs(table))
+    return Pricing(pricing_settings, deployment_refs(table), routes=settings.router.routes(table))
 
 
 def ledger_url(settings: Any) -> str:

@@ -19,7 +19,7 @@ from modelrail.budgets.alerts import Alerts
 from modelrail.budgets.periods import period_of
 from modelrail.context import RequestContext
 from modelrail.endpoints import ENDPOINTS
-from modelrail.errors import QuotaExceeded, RateLimited, StateUnavailable
+from modelrail.errors import InvalidRequest, QuotaExceeded, RateLimited, StateUnavailable
 from modelrail.limits.config import LimitsSettings
 from modelrail.limits.headers import set_rate_headers
 from modelrail.limits.schema import LimitSpec, values_of
@@ -148,10 +148,18 @@ class LimitsAdmission:
                 checks.append(Check(key, tokens if rate.counts_tokens else 1, rate.slot.limit, rate.ttl))
             res.slots.extend(plan.slots)
         if plan.budgets:
-            price = self.meter.pricing.for_alias(ctx.alias)
-            res.cost_nano = to_nano(
-                price.worst_case(prompt, cap if cap is not None else self.settings.max_output_tokens)
-            )
+            pricing = self.meter.pricing
+            if pricing.unpriced(ctx.alias):
+                raise InvalidRequest(
+                    f"The model '{ctx.alias}' may be answered by a deployment with no price, so a budget "
+                    "cannot hold it. The operator can price it in pricing.overrides.",
+                    param="model",
+                    code="model_not_priced",
+                )
+            # The worst case: the dearest model that may answer (fallbacks, auto's targets), every
+            # choice the request asks for (n, best_of) at its full output cap.
+            per_choice = cap if cap is not None else self.settings.max_output_tokens
+            res.cost_nano = to_nano(pricing.worst_for(ctx.alias).worst_case(prompt, per_choice * _choices(ctx)))
             for b in plan.budgets:
                 pid, ttl, left = self._period(b.budget.period, now)
                 checks.append(Check(b.key + pid, res.cost_nano, b.limit, ttl))
@@ -281,6 +289,14 @@ class LimitsAdmission:
             f"Try again in {retry:.1f}s.",
             headers={"retry-after": str(max(1, round(retry)))},
         )
+
+
+def _choices(ctx: RequestContext) -> int:
+    """How many answers the upstream makes (and bills) for the request: ``n``, or ``best_of``."""
+    params = ctx.params
+    n = getattr(params, "n", None) or 1
+    best_of = getattr(params, "best_of", None) or 1
+    return max(int(n), int(best_of))
 
 
 def _output_cap(ctx: RequestContext) -> int | None:

@@ -6,6 +6,7 @@ two retries, a 20 % retry budget and an in-memory breaker per deployment.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -154,6 +155,25 @@ class RouterSettings(_Section):
 
     def strategy_for(self, alias: str) -> Strategy:
         return self.strategies.get(alias, self.strategy)
+
+    def routes(self, aliases: Iterable[str]) -> dict[str, list[str]]:
+        """For each alias (and the virtual ``auto`` model), every other alias that may answer a
+        request for it: fallbacks and context fallbacks, followed to the end, and ``auto``'s targets."""
+        out: dict[str, list[str]] = {}
+        starts = {a: [a] for a in aliases}
+        if self.auto is not None:
+            starts[self.auto.name] = [self.auto.cheap, self.auto.premium]
+        for alias, first in starts.items():
+            seen: list[str] = []
+            queue = list(first)
+            while queue:
+                current = queue.pop(0)
+                if current in seen:
+                    continue
+                seen.append(current)
+                queue += self.fallbacks.get(current, []) + self.context_fallbacks.get(current, [])
+            out[alias] = [a for a in seen if a != alias]
+        return out
 
 
 def unknown_aliases(settings: RouterSettings, aliases: set[str]) -> list[str]:

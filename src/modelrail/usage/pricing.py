@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,7 +69,10 @@ class Pricing:
         settings: PricingSettings,
         deployments: list[DeploymentRef],
         table: dict[str, Price] | None = None,
+        routes: Mapping[str, Iterable[str]] | None = None,
     ) -> None:
+        """``routes``: for each alias a client may name, every alias that may answer it (its
+        fallbacks, a virtual model's targets); budgets reserve at the dearest of them."""
         self._table = load_table() if table is None else table
         self._settings = settings
         self._by_deployment: dict[str, Rate] = {}
@@ -83,6 +87,22 @@ class Pricing:
             # An alias's worst case is its dearest deployment: the router may pick any of them.
             if known is None or (rate.input + rate.output) > (known.input + known.output):
                 self._by_alias[dep.alias] = rate
+        self._worst: dict[str, Rate] = {}
+        self._unpriced: set[str] = set()
+        unpriced_aliases = {d.alias for d in deployments if self._per_million[d.id] is None}
+        for alias, reachable in (routes or {}).items():
+            answering = {alias, *reachable}
+            rates = [self._by_alias[a] for a in answering if a in self._by_alias]
+            # Component by component: the dearest input, output and cached input of any of them.
+            self._worst[alias] = Rate(
+                max((r.input for r in rates), default=0.0),
+                max((r.output for r in rates), default=0.0),
+                max((r.cached_input for r in rates), default=0.0),
+            )
+            if answering & unpriced_aliases:
+                self._unpriced.add(alias)
+        for alias in unpriced_aliases:
+            self._unpriced.add(alias)
 
     def _resolve(self, dep: DeploymentRef) -> tuple[Rate, float | None]:
         overrides = self._settings.overrides
@@ -109,6 +129,16 @@ class Pricing:
 
     def for_alias(self, alias: str) -> Rate:
         return self._by_alias.get(alias, FREE)
+
+    def worst_for(self, alias: str) -> Rate:
+        """The dearest rate that may answer a request for ``alias``: itself, its fallbacks, or the
+        targets of a virtual model; what a budget reservation is priced at."""
+        rate = self._worst.get(alias)
+        return rate if rate is not None else self._by_alias.get(alias, FREE)
+
+    def unpriced(self, alias: str) -> bool:
+        """Whether a request for ``alias`` may be answered by a deployment nothing prices."""
+        return alias in self._unpriced
 
     def unknown(self) -> list[str]:
         """Deployments priced at 0 only because the table has no entry (for a start-up warning)."""

@@ -179,7 +179,16 @@ def create_app(
         routes=[*openai_endpoints.routes(), *messages.routes(), *models.routes, *health.routes],
         prefix_routes=models.prefix_routes,
         # Built on the first admin request: FastAPI costs a completion-only worker ~24 MiB.
-        mounts=[Mount("/admin", LazyApp("modelrail.api.admin", lambda m: m.build_admin_app(key_store, rt)))],
+        mounts=[
+            Mount(
+                "/admin",
+                LazyApp("modelrail.api.admin", lambda m: m.build_admin_app(key_store, rt)),
+                admin_only=True,
+                public=frozenset({"/admin/v1/docs", "/admin/v1/openapi.json"})
+                if settings.admin.public_docs
+                else frozenset(),
+            )
+        ],
         request_ids=RequestIds(),
         lifespan=lifespan,
     )

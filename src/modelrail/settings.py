@@ -72,6 +72,11 @@ class AuthSettings(_Section):
     key_touch_interval: float = Field(default=5.0, gt=0)
 
 
+class AdminSettings(_Section):
+    # The admin API's Swagger page and OpenAPI document without a key (they list routes, not data).
+    public_docs: bool = False
+
+
 class DatabaseSettings(_Section):
     # SQLAlchemy async URL; default: SQLite in the data dir. PostgreSQL: postgresql+asyncpg://user:pw@host/db
     url: str | None = None
@@ -108,6 +113,7 @@ class DeploymentSettings(BaseModel):
 class Settings(_Section):
     server: ServerSettings = Field(default_factory=ServerSettings)
     auth: AuthSettings = Field(default_factory=AuthSettings)
+    admin: AdminSettings = Field(default_factory=AdminSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     data_dir: Path | None = None
     models: list[DeploymentSettings] = Field(default_factory=list)

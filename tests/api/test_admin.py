@@ -41,7 +41,7 @@ async def new_key(client: httpx.AsyncClient, guard: SecretsGuard, **body: object
 async def admin_routes(client: httpx.AsyncClient) -> list[tuple[str, str]]:
     """(method, path) of every admin route, path parameters filled in: those the admin API documents
     and those other modules add to the main app under /admin/."""
-    doc = (await client.get(f"{PREFIX}/v1/openapi.json")).json()
+    doc = (await client.get(f"{PREFIX}/v1/openapi.json", headers=ADMIN)).json()
     routes = [
         (method.upper(), PREFIX + re.sub(r"\{[^}]+\}", "x", path))
         for path, ops in doc["paths"].items()
@@ -130,7 +130,7 @@ async def test_bad_bodies_get_openai_errors(client: httpx.AsyncClient) -> None:
 
 
 async def test_openapi_documents_the_admin_api(client: httpx.AsyncClient) -> None:
-    doc = (await client.get("/admin/v1/openapi.json")).json()
+    doc = (await client.get("/admin/v1/openapi.json", headers=ADMIN)).json()
     paths = set(doc["paths"])
     assert {"/v1/teams", "/v1/keys", "/v1/keys/{key}/rotate", "/v1/keys/{key}/revoke", "/v1/audit"} <= paths
     assert "KeyCreated" in doc["components"]["schemas"]

@@ -67,7 +67,7 @@ async def test_probes_answer_head_and_model_ids_may_hold_slashes(client) -> None
 
 
 async def test_admin_reports_and_deployments_are_in_the_admin_openapi_document(client) -> None:
-    doc = (await client.get("/admin/v1/openapi.json")).json()
+    doc = (await client.get("/admin/v1/openapi.json", headers=AUTH)).json()
     for path in ("/v1/usage", "/v1/spend", "/v1/deployments", "/v1/teams", "/v1/keys", "/v1/audit"):
         assert "get" in doc["paths"][path], path
     # Same paths and behaviour as before they moved into the admin app.

@@ -63,7 +63,7 @@ from modelrail.auth.base import credential_from
 from modelrail.auth.principal import Principal
 from modelrail.context import RequestContext
 from modelrail.endpoints import EndpointSpec
-from modelrail.errors import InternalError, ModelrailError
+from modelrail.errors import InternalError, ModelrailError, PayloadTooLarge, PermissionDenied
 from modelrail.observability.logging import request_id_var
 from modelrail.protocol.base import JSONObject
 from modelrail.providers.batches import Chunks
@@ -118,10 +118,18 @@ class Route:
 
 @dataclass(frozen=True, slots=True)
 class Mount:
-    """A sub-app under a path prefix (the admin API): it handles its own methods, auth and errors."""
+    """A sub-app under a path prefix (the admin API): it handles its own methods and errors.
+
+    With ``admin_only``, the dispatcher lets a request in only with an admin credential, checked
+    before a byte of its body is read, and caps the body at ``max_body_bytes``: a sub-app that
+    reads its body before its own checks (FastAPI does) never reads a stranger's."""
 
     path: str
     app: ASGIApp
+    admin_only: bool = False
+    max_body_bytes: int = 1024 * 1024
+    # Paths of the mount let in without a credential (the admin API's docs, when the operator says so).
+    public: frozenset[str] = frozenset()
 
 
 class Family(Protocol):
@@ -247,7 +255,12 @@ class ModelrailApp(Starlette):
                 else:
                     mount = self._mount(path)
                     if mount is not None and not self.runtime.draining:
-                        await _forward(mount, scope, receive, send, rid)
+                        refused = await self._gate(mount, scope, rid)
+                        if refused is None:
+                            await _forward(mount, scope, _capped(receive, mount.max_body_bytes), send, rid)
+                            return
+                        refused.raw_headers.append((b"x-request-id", rid.encode("latin-1")))
+                        await refused(scope, receive, send)
                         return
             reply = await self._respond(route, path, tail, scope, receive, rid=rid)
             reply.raw_headers.append((b"x-request-id", rid.encode("latin-1")))
@@ -284,6 +297,24 @@ class ModelrailApp(Starlette):
             log.exception("unhandled error on %s %s", method, path)
             return errors.response(InternalError("The server had an error while processing your request."), rid)
 
+    async def _gate(self, mount: Mount, scope: Scope, rid: str) -> Reply | None:
+        """None to let the request into the mount; else the refusal (401, 403, 413)."""
+        if not mount.admin_only or scope["path"] in mount.public:
+            return None
+        headers = RequestHeaders(scope)
+        try:
+            principal = await self.runtime.auth.authenticate(credential_from(headers))
+            if not principal.is_admin:
+                raise PermissionDenied(
+                    "This key is not an admin key; the admin API needs an admin key or the master key."
+                )
+            declared = headers.get("content-length")
+            if declared is not None and declared.isdigit() and int(declared) > mount.max_body_bytes:
+                raise PayloadTooLarge(f"Request body is {declared} bytes; the limit is {mount.max_body_bytes} bytes.")
+        except ModelrailError as exc:
+            return OPENAI.response(exc, rid)
+        return None
+
     def _prefix(self, path: str) -> Route | None:
         for route in self._prefixes:
             if path.startswith(route.path):
@@ -309,6 +340,23 @@ def _route_path(scope: Scope) -> str:
     path: str = scope["path"]
     root: str = scope.get("root_path", "")
     return path[len(root) :] if path.startswith(root) else path
+
+
+def _capped(receive: Receive, limit: int) -> Receive:
+    """``receive``, but a body that grows past ``limit`` bytes (one sent without a length, or longer
+    than it said) ends as a client disconnect: the sub-app stops reading and answers nobody."""
+    seen = 0
+
+    async def capped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return {"type": "http.disconnect"}
+        return message
+
+    return capped
 
 
 async def _forward(mount: Mount, scope: Scope, receive: Receive, send: Send, rid: str) -> None:

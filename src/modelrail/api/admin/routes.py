@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from modelrail.api.admin.app import Admin, Store, actor
+from modelrail.auth.master_key import MASTER
+from modelrail.auth.principal import Principal
+from modelrail.errors import PermissionDenied
+from modelrail.store.keys import KeyStore
 from modelrail.store.views import (
     AuditView,
     KeyCreate,
@@ -64,7 +69,15 @@ async def list_keys(
 
 @router.post("/keys", response_model=KeyCreated, status_code=201, tags=["keys"])
 async def create_key(body: KeyCreate, admin: Admin, store: Store) -> KeyCreated:
-    """Create a key. The response holds its secret, shown only this once."""
+    """Create a key. The response holds its secret, shown only this once. An admin key made by an
+    admin key that expires must expire no later than its maker."""
+    if body.kind == "admin":
+        limit = await _maker_expiry(admin, store)
+        if limit is not None:
+            asked = body.expires_at
+            if body.expires_in_seconds is not None:
+                asked = datetime.now(UTC) + timedelta(seconds=body.expires_in_seconds)
+            _no_later(asked, limit)
     return await store.create_key(body, actor=actor(admin))
 
 
@@ -76,7 +89,28 @@ async def get_key(key: str, admin: Admin, store: Store) -> KeyView:
 
 @router.patch("/keys/{key}", response_model=KeyView, tags=["keys"])
 async def update_key(key: str, body: KeyUpdate, admin: Admin, store: Store) -> KeyView:
+    if "expires_at" in body.model_fields_set:
+        limit = await _maker_expiry(admin, store)
+        if limit is not None and (await store.get_key(key)).kind == "admin":
+            _no_later(body.expires_at, limit)
     return await store.update_key(key, body, actor=actor(admin))
+
+
+async def _maker_expiry(admin: Principal, store: KeyStore) -> datetime | None:
+    """When the calling admin key expires; None for the master key and keys that never expire."""
+    if admin.key_id == MASTER.key_id:
+        return None
+    return (await store.get_key(admin.key_id)).expires_at
+
+
+def _no_later(asked: datetime | None, limit: datetime) -> None:
+    """An admin key that expires cannot make (or stretch) an admin key that outlives it."""
+    if asked is None or asked > limit:
+        raise PermissionDenied(
+            f"This admin key expires at {limit.isoformat()}; an admin key it makes or changes must expire "
+            "no later (set expires_at).",
+            param="expires_at",
+        )
 
 
 @router.post("/keys/{key}/revoke", response_model=KeyView, tags=["keys"])

@@ -117,7 +117,7 @@ class LimitsAdmission:
 
     async def admit(self, ctx: RequestContext) -> None:
         now = time.time()
-        prompt = self.meter.estimator.prompt_tokens(ctx)
+        prompt = await self.meter.estimator.prompt_tokens_off_loop(ctx)
         cap = _output_cap(ctx)
         expected = (
             cap

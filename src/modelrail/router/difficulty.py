@@ -34,10 +34,14 @@ _MATH = re.compile(
 _SCAN = 2048
 
 
-def _scanned(raw: str) -> str:
-    if len(raw) <= 2 * _SCAN:
+# Keywords are plain substring searches (linear, in C): a wider window, still bounded.
+_KEYWORD_SCAN = 16_384
+
+
+def _scanned(raw: str, scan: int = _SCAN) -> str:
+    if len(raw) <= 2 * scan:
         return raw
-    return raw[:_SCAN] + "\n" + raw[-_SCAN:]
+    return raw[:scan] + "\n" + raw[-scan:]
 
 
 @dataclass(slots=True, frozen=True)
@@ -77,7 +81,7 @@ class DifficultyRouter:
 
 @dataclass(slots=True, frozen=True)
 class Features:
-    text: str  # the user-side text, lower-cased
+    text: str  # the user-side text, lower-cased: its first and last _KEYWORD_SCAN characters
     raw: str
     tokens: int
     user_turns: int
@@ -103,7 +107,7 @@ def extract(body: JSONObject) -> Features:
     raw = "\n".join(texts)
     tools = body.get("tools")
     return Features(
-        text=raw.lower(),
+        text=_scanned(raw, _KEYWORD_SCAN).lower(),
         raw=raw,
         # About four characters per token in English; close enough to rank difficulty.
         tokens=len(raw) // 4,

@@ -8,6 +8,7 @@ which errs high so that reservations are not too small.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from collections.abc import Iterable
@@ -55,6 +56,14 @@ class Estimator:
         for model in models:
             self.text_tokens(model, "warm up")
 
+    async def prompt_tokens_off_loop(self, ctx: RequestContext) -> int:
+        """:meth:`prompt_tokens`, counted in a worker thread when the request's text is long (the
+        counter releases the interpreter between slices), so that one large prompt never stalls
+        the event loop; inline otherwise, where a thread would cost more than the count."""
+        if _text_size(ctx.body) > THREAD_CHARS:
+            return await asyncio.to_thread(self.prompt_tokens, ctx)
+        return self.prompt_tokens(ctx)
+
     def prompt_tokens(self, ctx: RequestContext) -> int:
         body = ctx.body
         model = ctx.alias
@@ -76,6 +85,35 @@ class Estimator:
         except Exception:
             log.exception("token counter failed; estimating by characters")
             return self._fallback.count_text(model, text)
+
+
+# Characters of request text above which the prompt is counted in a worker thread (about 10 ms of
+# counting on the worst input; a few ms for prose).
+THREAD_CHARS = 65_536
+
+
+def _text_size(body: dict[str, Any]) -> int:
+    """About how many characters of text ``body`` holds: string contents and parts, one level deep
+    (a walk over the messages and their parts, never over the text itself)."""
+    size = 0
+    for key in ("messages", "prompt", "input", "system"):
+        value = body.get(key)
+        if isinstance(value, str):
+            size += len(value)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    size += len(item)
+                elif isinstance(item, dict):
+                    content = item.get("content", item.get("text"))
+                    if isinstance(content, str):
+                        size += len(content)
+                    elif isinstance(content, list):
+                        for part in content:
+                            text = part.get("text") if isinstance(part, dict) else None
+                            if isinstance(text, str):
+                                size += len(text)
+    return size
 
 
 def _text(value: Any) -> str:

@@ -62,3 +62,12 @@ def test_admin_api_and_cli(tmp_path):
     assert spend[0]["scope"] == "key" and spend[0]["spend_usd"] > 0
     out = runner.invoke(cli, ["usage", "--config", str(config), "--since", "yesterday-ish"])
     assert out.exit_code != 0
+
+
+def test_a_huge_since_means_from_the_beginning() -> None:
+    from datetime import UTC, datetime
+
+    from modelrail.usage.reports import parse_since
+
+    assert parse_since("9" * 400 + "d") == datetime.fromtimestamp(0, UTC)
+    assert parse_since("99999999999999d") == datetime.fromtimestamp(0, UTC)

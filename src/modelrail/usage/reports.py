@@ -24,7 +24,11 @@ def parse_since(text: str, now: float | None = None) -> datetime:
     now = time.time() if now is None else now
     m = _SINCE.match(text)
     if m:
-        return datetime.fromtimestamp(now - float(m.group(1)) * _UNITS[m.group(2)], UTC)
+        try:
+            return datetime.fromtimestamp(now - float(m.group(1)) * _UNITS[m.group(2)], UTC)
+        except (OverflowError, OSError, ValueError):
+            # Further back than a date can go: from the beginning.
+            return datetime.fromtimestamp(0, UTC)
     try:
         parsed = datetime.fromisoformat(text.strip())
     except ValueError:

@@ -68,3 +68,48 @@ def test_healthz_answers_within_100ms_while_hostile_prompts_are_processed(tmp_pa
     assert statuses == [200] * len(HOSTILE)
     assert len(gaps) > 10
     assert max(gaps) < 0.1, f"/healthz took {max(gaps) * 1000:.0f} ms at worst"
+
+
+def test_modelrail_serve_closes_slow_and_silent_connections(tmp_path) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    config = tmp_path / "modelrail.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "auth": {"master_key": MASTER_KEY},
+                "models": [{"name": "fake-chat", "provider": "fake", "reply": "ok"}],
+                "server": {"header_timeout": 0.5, "read_timeout": 0.5, "max_connections_per_client": 8},
+            }
+        )
+    )
+    with serve_modelrail(config, tmp_path / "data") as served:  # type: ignore[attr-defined]
+        parts = urlsplit(served.url)
+        address = (parts.hostname, parts.port)
+
+        def answer(sock: socket.socket) -> bytes:
+            sock.settimeout(5)
+            data = b""
+            while chunk := sock.recv(4096):
+                data += chunk
+            return data
+
+        started = time.monotonic()
+        with socket.create_connection(address) as sock:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")  # headers never finished
+            assert answer(sock).startswith(b"HTTP/1.1 408 ")
+        with socket.create_connection(address) as sock:
+            head = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            head += f"authorization: Bearer {MASTER_KEY}\r\n".encode()  # past auth, to the body
+            sock.sendall(head + b"content-length: 5000\r\n\r\n{")  # a body that never comes
+            assert answer(sock).startswith(b"HTTP/1.1 408 ")
+        assert time.monotonic() - started < 4
+        held = [socket.create_connection(address) for _ in range(8)]
+        try:
+            time.sleep(0.2)
+            with socket.create_connection(address) as extra:
+                assert answer(extra).startswith(b"HTTP/1.1 429 ")
+        finally:
+            for sock in held:
+                sock.close()
